@@ -1,0 +1,34 @@
+# Two commands set everything up on a fresh Debian machine with Python 3.11:
+#   make demo   set-up, then the main job (train, draw, export, run in C++)
+#   make test   set-up, then the whole test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+OUT ?= out
+
+.PHONY: setup system-deps demo test lint clean
+
+setup: system-deps $(VENV)/.installed
+
+# Graphviz's `dot` (drawing) and Debian's Fashion-MNIST (the demo's data), via
+# apt-get when run as root and missing; elsewhere the demo downloads MNIST.
+system-deps:
+	@sh scripts/install_system_deps.sh
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: setup
+	$(PY) -m graphkit demo --out $(OUT)
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check graphkit tests examples benchmarks
+
+clean:
+	rm -rf $(VENV) $(OUT) build *.egg-info

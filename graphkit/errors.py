@@ -1,0 +1,55 @@
+"""The one error hierarchy of graphkit.
+
+Every error a user can cause (a wrong feed, a missing file, an unknown signature)
+raises a subclass of `GraphkitError` whose message starts with *where* (tensor,
+scope, path, op) and then gives the expected and the actual value. The CLI turns
+a `GraphkitError` into one line on stderr and exit code 2; anything else is a bug
+and keeps its traceback.
+"""
+
+
+class GraphkitError(Exception):
+    """Base class: a problem with the user's input, not a bug in graphkit."""
+
+
+class ShapeError(GraphkitError, ValueError):
+    """A tensor or array has a shape the graph cannot take (layers, feeds)."""
+
+
+class DTypeError(GraphkitError, TypeError):
+    """A tensor or array has a dtype the graph cannot take."""
+
+
+class FeedError(GraphkitError, KeyError):
+    """A feed names a placeholder that is missing, unknown or not in the graph."""
+
+    def __str__(self):  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ModelError(GraphkitError, ValueError):
+    """A `GraphModel` lacks a tensor it needs, or names one from another graph."""
+
+
+class CheckpointError(GraphkitError):
+    """A checkpoint directory is empty, corrupt, or was written by another graph."""
+
+
+class DataError(GraphkitError, ValueError):
+    """A data file is missing, truncated, corrupt, or fails its checksum."""
+
+
+class SavedModelError(GraphkitError):
+    """A SavedModel directory is missing or corrupt, or lacks a tag set/signature."""
+
+
+class RenderError(GraphkitError):
+    """A graph cannot be drawn: bad input file, unknown scope, no Graphviz `dot`."""
+
+
+class TraceError(GraphkitError):
+    """A traced run cannot be analysed: unknown fetch, no step stats."""
+
+
+class BuildError(GraphkitError):
+    """The C++ program cannot be configured or compiled."""

@@ -1,0 +1,1 @@
+"""Hand-built example models, each a function returning a `GraphModel`."""

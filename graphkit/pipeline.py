@@ -1,0 +1,63 @@
+"""Model inputs that read from an in-graph `tf.data` pipeline, or from feeds.
+
+The fast training path keeps the input pipeline inside the graph: the whole
+training arrays are fed once per epoch into an initializable iterator, and each
+model input is a `placeholder_with_default` whose default is the iterator's next
+batch. Training then runs `train_op` with no feed at all, while evaluation,
+export and C++ callers still feed the same input by name, which cuts the
+iterator out of the step (TensorFlow prunes what a fed tensor depends on).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import tensorflow as tf
+
+from graphkit.model import InGraphPipeline
+
+v1 = tf.compat.v1
+
+# name -> (per-example shape, dtype)
+Specs = Mapping[str, tuple[Sequence[int], tf.DType]]
+
+
+def make_pipeline(specs: Specs, seed: Optional[int] = None, scope: str = "input_pipeline") -> InGraphPipeline:
+    """Builds a shuffling, batching iterator over arrays fed per epoch.
+
+    Args:
+      specs: name -> (per-example shape, dtype) of each array.
+      seed: shuffle seed, for repeatable epochs.
+    Returns:
+      an InGraphPipeline; run its initializer feeding `sources` with whole
+      arrays [examples, ...], `batch_size`, and `shuffle_buffer` (1 = in order).
+    """
+    with tf.name_scope(scope):
+        sources = {name: v1.placeholder(dtype, [None, *shape], name=f"{name}_source")
+                   for name, (shape, dtype) in specs.items()}
+        batch_size = v1.placeholder_with_default(tf.constant(32, tf.int64), [], name="batch_size")
+        shuffle_buffer = v1.placeholder_with_default(tf.constant(1, tf.int64), [], name="shuffle_buffer")
+        dataset = (tf.data.Dataset.from_tensor_slices(dict(sources))
+                   .shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+                   .batch(batch_size)
+                   .prefetch(2))
+        iterator = v1.data.make_initializable_iterator(dataset)
+        return InGraphPipeline(
+            sources=sources, batch_size=batch_size, shuffle_buffer=shuffle_buffer,
+            initializer=iterator.initializer, next=iterator.get_next(name="next_batch"))
+
+
+def model_inputs(specs: Specs, pipeline: Optional[InGraphPipeline] = None) -> dict[str, tf.Tensor]:
+    """One placeholder per spec, named by its key, batch dimension left open.
+
+    With a pipeline, each is a placeholder_with_default over the pipeline's next
+    batch, so the model trains from the iterator and still accepts feeds.
+    """
+    inputs = {}
+    for name, (shape, dtype) in specs.items():
+        full_shape = [None, *shape]
+        if pipeline is None:
+            inputs[name] = v1.placeholder(dtype, full_shape, name=name)
+        else:
+            inputs[name] = v1.placeholder_with_default(pipeline.next[name], full_shape, name=name)
+    return inputs

@@ -1,0 +1,265 @@
+"""Runs a `GraphModel` in a `tf.compat.v1.Session`: train, evaluate, checkpoint.
+
+    with ModelSession(model, checkpoint_dir="out/ckpt", logdir="out/logs") as ms:
+        ms.fit({"x": x_train, "labels": y_train}, epochs=5, batch_size=32)
+        print(ms.evaluate({"x": x_test, "labels": y_test}))
+
+A new `ModelSession` on a directory that holds checkpoints resumes from the
+latest one: same epoch, same global step, same weights. TensorFlow's Saver
+writes the data files first and replaces the `checkpoint` index file
+atomically last, so an interrupted save never leaves a corrupt "latest".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import time
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from graphkit.errors import CheckpointError, FeedError, ModelError
+from graphkit.feeds import check_feeds, example_count
+from graphkit.model import GraphModel
+
+v1 = tf.compat.v1
+
+INPUT_MODES = ("pipeline", "feed")
+CHECKPOINT_PREFIX = "model.ckpt"
+_EPOCH_SUFFIX = re.compile(r"-(\d+)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochResult:
+    """What one training epoch did: mean loss, steps, wall seconds, throughput."""
+
+    epoch: int
+    steps: int
+    loss: float
+    seconds: float
+    examples_per_s: float
+
+
+def default_config(intra_op: int = 0, inter_op: int = 0) -> v1.ConfigProto:
+    """A ConfigProto; 0 threads lets TensorFlow pick (one per core)."""
+    return v1.ConfigProto(intra_op_parallelism_threads=intra_op, inter_op_parallelism_threads=inter_op)
+
+
+class ModelSession:
+    """A session over one GraphModel with its saver, summary writer and epoch count.
+
+    Args:
+      model: the GraphModel to run.
+      checkpoint_dir: where each epoch's checkpoint goes; resumed from if it holds one.
+      logdir: where TensorBoard event files (graph and scalars) go.
+      config: a ConfigProto for the session.
+      max_to_keep: checkpoints kept on disk.
+    """
+
+    def __init__(self, model: GraphModel, checkpoint_dir: Optional[str] = None,
+                 logdir: Optional[str] = None, config: Optional[v1.ConfigProto] = None,
+                 max_to_keep: int = 3):
+        self.model = model
+        self.checkpoint_dir = checkpoint_dir
+        with model.graph.as_default():
+            self._init_op = v1.global_variables_initializer()
+            has_variables = bool(v1.global_variables())
+            self._saver = v1.train.Saver(max_to_keep=max_to_keep) if has_variables else None
+        self.session = v1.Session(graph=model.graph, config=config or default_config())
+        self._writer = v1.summary.FileWriter(logdir, graph=model.graph) if logdir else None
+        self.epoch = 0
+        latest = v1.train.latest_checkpoint(checkpoint_dir) if checkpoint_dir else None
+        if latest:
+            self.restore(checkpoint_dir)
+        else:
+            self.session.run(self._init_op)
+
+    # -- life cycle -------------------------------------------------------
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self.session.close()
+
+    def __enter__(self) -> "ModelSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def global_step(self) -> int:
+        if self.model.global_step is None:
+            return 0
+        return int(self.session.run(self.model.global_step))
+
+    # -- checkpoints ------------------------------------------------------
+    def save(self) -> Optional[str]:
+        """Writes a checkpoint tagged with the current epoch; returns its prefix."""
+        if self._saver is None or not self.checkpoint_dir:
+            return None
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        prefix = os.path.join(self.checkpoint_dir, CHECKPOINT_PREFIX)
+        return self._saver.save(self.session, prefix, global_step=self.epoch, write_meta_graph=True)
+
+    def restore(self, path: str) -> str:
+        """Restores weights from a checkpoint prefix or the latest one in a directory.
+
+        Raises:
+          CheckpointError: nothing to restore at `path`, or the checkpoint was
+            written by a graph with other variables or shapes.
+        """
+        if self._saver is None:
+            raise CheckpointError(f"{path}: the model has no variables to restore")
+        prefix = v1.train.latest_checkpoint(path) if os.path.isdir(path) else path
+        if not prefix or not v1.train.checkpoint_exists(prefix):
+            raise CheckpointError(f"{path}: no checkpoint found (empty directory or missing files)")
+        try:
+            self._saver.restore(self.session, prefix)
+        except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as err:
+            first_line = err.message.strip().splitlines()[0]
+            raise CheckpointError(f"{prefix}: does not match this graph: {first_line}") from None
+        match = _EPOCH_SUFFIX.search(prefix)
+        self.epoch = int(match.group(1)) if match else 0
+        return prefix
+
+    # -- running ----------------------------------------------------------
+    def run(self, fetches, feeds: Optional[Mapping[str, object]] = None, training: bool = False):
+        """Session.run with feeds named by model input/target name and checked first."""
+        feed_dict = check_feeds(self.model.feedable, feeds or {}, required=())
+        if training and self.model.training is not None:
+            feed_dict[self.model.training] = True
+        return self.session.run(fetches, feed_dict)
+
+    def fit(self, arrays: Mapping[str, np.ndarray], epochs: int, batch_size: int = 32,
+            input_mode: str = "pipeline", shuffle: bool = True, progress: bool = True,
+            seed: Optional[int] = None) -> list[EpochResult]:
+        """Trains until `epochs` epochs are done in total (resumed ones count).
+
+        Args:
+          arrays: name -> [examples, ...] for every model input and target.
+          input_mode: "pipeline" feeds the arrays once per epoch into the model's
+            in-graph tf.data iterator; "feed" slices batches in Python.
+        Returns:
+          one EpochResult per epoch trained now.
+        """
+        if input_mode not in INPUT_MODES:
+            raise ModelError(f"fit: input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
+        if self.model.train_op is None:
+            raise ModelError("fit: GraphModel.train_op is None; the model cannot be trained")
+        if input_mode == "pipeline" and self.model.pipeline is None:
+            raise ModelError("fit: input_mode 'pipeline' needs a model built with an in-graph pipeline")
+        if batch_size < 1:
+            raise ModelError(f"fit: batch_size must be >= 1, got {batch_size}")
+        feed_dict = check_feeds(self.model.feedable, arrays)
+        arrays = {name: feed_dict[self.model.feedable[name]] for name in arrays}
+        count = example_count(arrays)
+        rng = np.random.default_rng(seed)
+        results = []
+        while self.epoch < epochs:
+            epoch_step = self._pipeline_epoch if input_mode == "pipeline" else self._feed_epoch
+            start = time.perf_counter()
+            steps, loss = epoch_step(arrays, count, batch_size, shuffle, rng, progress)
+            seconds = time.perf_counter() - start
+            self.epoch += 1
+            result = EpochResult(self.epoch, steps, loss, seconds, count / seconds)
+            results.append(result)
+            self._log_scalars({"loss": loss, "examples_per_s": result.examples_per_s})
+            self.save()
+        return results
+
+    def _progress(self, total: int, enabled: bool):
+        from tqdm import tqdm
+        return tqdm(total=total, unit="ex", unit_scale=True, disable=not enabled,
+                    desc=f"epoch {self.epoch + 1}", leave=False)
+
+    def _pipeline_epoch(self, arrays, count, batch_size, shuffle, rng, progress):
+        pipeline = self.model.pipeline
+        init_feed = {pipeline.sources[name]: arrays[name] for name in pipeline.sources}
+        init_feed[pipeline.batch_size] = batch_size
+        init_feed[pipeline.shuffle_buffer] = count if shuffle else 1
+        self.session.run(pipeline.initializer, init_feed)
+        step_feed = {} if self.model.training is None else {self.model.training: True}
+        fetches = (self.model.train_op, self.model.loss)
+        total_loss, steps = 0.0, 0
+        run = self.session.run
+        with self._progress(count, progress) as bar:
+            while True:
+                try:
+                    _, loss = run(fetches, step_feed)
+                except tf.errors.OutOfRangeError:
+                    break
+                total_loss += loss
+                steps += 1
+                if progress and steps % 50 == 0:
+                    bar.update(min(50 * batch_size, count - bar.n))
+                    bar.set_postfix(loss=f"{total_loss / steps:.4f}")
+        return steps, total_loss / max(steps, 1)
+
+    def _feed_epoch(self, arrays, count, batch_size, shuffle, rng, progress):
+        order = rng.permutation(count) if shuffle else np.arange(count)
+        placeholders = self.model.feedable
+        fetches = (self.model.train_op, self.model.loss)
+        total_loss, steps = 0.0, 0
+        with self._progress(count, progress) as bar:
+            for start in range(0, count, batch_size):
+                index = order[start:start + batch_size]
+                feed = {placeholders[name]: array[index] for name, array in arrays.items()}
+                if self.model.training is not None:
+                    feed[self.model.training] = True
+                _, loss = self.session.run(fetches, feed)
+                total_loss += loss
+                steps += 1
+                bar.update(len(index))
+                if steps % 50 == 0:
+                    bar.set_postfix(loss=f"{total_loss / steps:.4f}")
+        return steps, total_loss / max(steps, 1)
+
+    def evaluate(self, arrays: Mapping[str, np.ndarray], batch_size: int = 1000) -> dict[str, float]:
+        """Mean loss and metrics over `arrays`, weighting each batch by its size."""
+        fetches = dict(self.model.metrics)
+        if self.model.loss is not None:
+            fetches["loss"] = self.model.loss
+        if not fetches:
+            raise ModelError("evaluate: the model has neither a loss nor metrics")
+        totals = {name: 0.0 for name in fetches}
+        count = 0
+        for batch in self._batches(arrays, batch_size):
+            values = self.session.run(fetches, batch)
+            size = len(next(iter(batch.values())))
+            for name, value in values.items():
+                totals[name] += float(value) * size
+            count += size
+        results = {name: total / count for name, total in totals.items()}
+        self._log_scalars({f"eval/{name}": value for name, value in results.items()})
+        return results
+
+    def predict(self, arrays: Mapping[str, np.ndarray], outputs: Optional[Sequence[str]] = None,
+                batch_size: int = 1000) -> dict[str, np.ndarray]:
+        """Named outputs for `arrays` (model inputs only), concatenated over batches."""
+        names = list(outputs or self.model.outputs)
+        missing = [name for name in names if name not in self.model.outputs]
+        if missing:
+            raise FeedError(f"{missing[0]}: not an output of this model; known: {sorted(self.model.outputs)}")
+        fetches = {name: self.model.outputs[name] for name in names}
+        parts = [self.session.run(fetches, batch) for batch in self._batches(arrays, batch_size,
+                                                                             self.model.inputs)]
+        return {name: np.concatenate([part[name] for part in parts]) for name in names}
+
+    def _batches(self, arrays, batch_size, placeholders=None):
+        placeholders = placeholders or self.model.feedable
+        feed = check_feeds(placeholders, arrays)
+        count = example_count(arrays)
+        for start in range(0, count, batch_size):
+            yield {tensor: value[start:start + batch_size] for tensor, value in feed.items()}
+
+    def _log_scalars(self, scalars: Mapping[str, float]) -> None:
+        """Writes scalars as Summary protos, so no summary ops clutter the graph."""
+        if self._writer is None:
+            return
+        summary = v1.Summary(value=[v1.Summary.Value(tag=tag, simple_value=float(value))
+                                    for tag, value in scalars.items()])
+        self._writer.add_summary(summary, self.global_step)
+        self._writer.flush()
