@@ -51,5 +51,10 @@ class TraceError(GraphkitError):
     """A traced run cannot be analysed: unknown fetch, no step stats."""
 
 
+class AnalysisError(GraphkitError, ValueError):
+    """A GraphDef cannot be analysed statically: an input names a missing node, a
+    cycle outside a while loop, an unknown fetch or cost model (graphkit.analysis)."""
+
+
 class BuildError(GraphkitError):
     """The C++ program cannot be configured or compiled."""

@@ -68,8 +68,8 @@ class ModelSession:
             self._init_op = v1.global_variables_initializer()
             has_variables = bool(v1.global_variables())
             self._saver = v1.train.Saver(max_to_keep=max_to_keep) if has_variables else None
+            self._writer = v1.summary.FileWriter(logdir, graph=model.graph) if logdir else None
         self.session = v1.Session(graph=model.graph, config=config or default_config())
-        self._writer = v1.summary.FileWriter(logdir, graph=model.graph) if logdir else None
         self.epoch = 0
         latest = v1.train.latest_checkpoint(checkpoint_dir) if checkpoint_dir else None
         if latest:
@@ -102,7 +102,9 @@ class ModelSession:
             return None
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         prefix = os.path.join(self.checkpoint_dir, CHECKPOINT_PREFIX)
-        return self._saver.save(self.session, prefix, global_step=self.epoch, write_meta_graph=True)
+        # Saver checks for eager mode globally; inside the graph it builds no eager ops.
+        with self.model.graph.as_default():
+            return self._saver.save(self.session, prefix, global_step=self.epoch, write_meta_graph=True)
 
     def restore(self, path: str) -> str:
         """Restores weights from a checkpoint prefix or the latest one in a directory.
@@ -116,14 +118,31 @@ class ModelSession:
         prefix = v1.train.latest_checkpoint(path) if os.path.isdir(path) else path
         if not prefix or not v1.train.checkpoint_exists(prefix):
             raise CheckpointError(f"{path}: no checkpoint found (empty directory or missing files)")
+        self._check_checkpoint_matches(prefix)
         try:
-            self._saver.restore(self.session, prefix)
+            with self.model.graph.as_default():
+                self._saver.restore(self.session, prefix)
         except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as err:
             first_line = err.message.strip().splitlines()[0]
             raise CheckpointError(f"{prefix}: does not match this graph: {first_line}") from None
         match = _EPOCH_SUFFIX.search(prefix)
         self.epoch = int(match.group(1)) if match else 0
         return prefix
+
+    def _check_checkpoint_matches(self, prefix: str) -> None:
+        """Compares variable names and shapes first: resource variables would
+        otherwise take a checkpoint value of another shape without complaint."""
+        stored = dict(tf.train.list_variables(prefix))
+        with self.model.graph.as_default():
+            variables = v1.global_variables()
+        for variable in variables:
+            name = variable.op.name
+            if name not in stored:
+                raise CheckpointError(f"{prefix}: does not match this graph: variable {name} is missing")
+            expected = variable.shape.as_list()
+            if list(stored[name]) != expected:
+                raise CheckpointError(f"{prefix}: does not match this graph: variable {name} has shape "
+                                      f"{list(stored[name])} in the checkpoint, {expected} in the graph")
 
     # -- running ----------------------------------------------------------
     def run(self, fetches, feeds: Optional[Mapping[str, object]] = None, training: bool = False):
@@ -162,6 +181,7 @@ class ModelSession:
             epoch_step = self._pipeline_epoch if input_mode == "pipeline" else self._feed_epoch
             start = time.perf_counter()
             steps, loss = epoch_step(arrays, count, batch_size, shuffle, rng, progress)
+            loss = float(loss)
             seconds = time.perf_counter() - start
             self.epoch += 1
             result = EpochResult(self.epoch, steps, loss, seconds, count / seconds)
@@ -261,5 +281,6 @@ class ModelSession:
             return
         summary = v1.Summary(value=[v1.Summary.Value(tag=tag, simple_value=float(value))
                                     for tag, value in scalars.items()])
-        self._writer.add_summary(summary, self.global_step)
-        self._writer.flush()
+        with self.model.graph.as_default():  # FileWriter refuses to run eagerly
+            self._writer.add_summary(summary, self.global_step)
+            self._writer.flush()

@@ -1,0 +1,26 @@
+"""Shared test set-up: quiet TensorFlow, and a tiny generated classification problem."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def make_blobs(count: int = 512, seed: int = 0, image_shape=(28, 28), classes: int = 10):
+    """Images whose class is the brightest of `classes` horizontal bands (learnable, not trivial)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, size=count).astype(np.int32)
+    images = rng.random((count, *image_shape), dtype=np.float32) * 0.5
+    band = image_shape[0] * image_shape[1] // classes
+    flat = images.reshape(count, -1)
+    for i, label in enumerate(labels):
+        flat[i, label * band:(label + 1) * band] += 0.5
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def blobs():
+    """(x, labels) with 512 examples of 28x28 float32 images in [0, 1] and 10 classes."""
+    return make_blobs()
