@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import pkgutil
 import sys
 from typing import Optional, Sequence
 
 import graphkit.commands
 from graphkit.errors import GraphkitError
+from graphkit.quiet import import_tensorflow
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs one subcommand; returns its exit code."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
     args = build_parser().parse_args(argv)
+    import_tensorflow()  # every command needs it; its start-up banner stays off stderr
     try:
         return int(args.func(args) or 0)
     except GraphkitError as err:

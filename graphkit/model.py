@@ -30,6 +30,8 @@ class InGraphPipeline:
       sources: name -> placeholder that receives a whole array ([examples, ...]).
       batch_size: int64 scalar placeholder, the batch size of the next epoch.
       shuffle_buffer: int64 scalar placeholder; 1 turns shuffling off.
+      shuffle_seed: int64 scalar placeholder, fed per epoch so each epoch's order
+        differs yet runs are repeatable.
       initializer: op that (re)starts the iterator over the fed arrays.
       next: name -> tensor of the next batch (what model inputs default to).
     """
@@ -37,6 +39,7 @@ class InGraphPipeline:
     sources: Mapping[str, tf.Tensor]
     batch_size: tf.Tensor
     shuffle_buffer: tf.Tensor
+    shuffle_seed: tf.Tensor
     initializer: tf.Operation
     next: Mapping[str, tf.Tensor]
 

@@ -27,24 +27,31 @@ def make_pipeline(specs: Specs, seed: Optional[int] = None, scope: str = "input_
 
     Args:
       specs: name -> (per-example shape, dtype) of each array.
-      seed: shuffle seed, for repeatable epochs.
+      seed: default shuffle seed (the runner feeds `shuffle_seed` per epoch).
     Returns:
       an InGraphPipeline; run its initializer feeding `sources` with whole
-      arrays [examples, ...], `batch_size`, and `shuffle_buffer` (1 = in order).
+      arrays [examples, ...], `batch_size`, `shuffle_buffer` (1 = in order)
+      and `shuffle_seed`.
     """
     with tf.name_scope(scope):
         sources = {name: v1.placeholder(dtype, [None, *shape], name=f"{name}_source")
                    for name, (shape, dtype) in specs.items()}
         batch_size = v1.placeholder_with_default(tf.constant(32, tf.int64), [], name="batch_size")
         shuffle_buffer = v1.placeholder_with_default(tf.constant(1, tf.int64), [], name="shuffle_buffer")
-        dataset = (tf.data.Dataset.from_tensor_slices(dict(sources))
-                   .shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        shuffle_seed = v1.placeholder_with_default(tf.constant(seed or 0, tf.int64), [], name="shuffle_seed")
+        # Shuffle and batch example *indices*, then gather each batch's rows in
+        # one op: per-batch rather than per-example work, and the shuffle buffer
+        # holds integers instead of a second copy of the data.
+        count = tf.shape(next(iter(sources.values())), out_type=tf.int64)[0]
+        dataset = (tf.data.Dataset.range(count)
+                   .shuffle(shuffle_buffer, seed=shuffle_seed)
                    .batch(batch_size)
+                   .map(lambda index: {name: tf.gather(source, index) for name, source in sources.items()})
                    .prefetch(2))
         iterator = v1.data.make_initializable_iterator(dataset)
         return InGraphPipeline(
             sources=sources, batch_size=batch_size, shuffle_buffer=shuffle_buffer,
-            initializer=iterator.initializer, next=iterator.get_next(name="next_batch"))
+            shuffle_seed=shuffle_seed, initializer=iterator.initializer, next=iterator.get_next(name="next_batch"))
 
 
 def model_inputs(specs: Specs, pipeline: Optional[InGraphPipeline] = None) -> dict[str, tf.Tensor]:

@@ -192,7 +192,7 @@ class ModelSession:
 
     def _progress(self, total: int, enabled: bool):
         from tqdm import tqdm
-        return tqdm(total=total, unit="ex", unit_scale=True, disable=not enabled,
+        return tqdm(total=total, unit="ex", unit_scale=True, disable=None if enabled else True,
                     desc=f"epoch {self.epoch + 1}", leave=False)
 
     def _pipeline_epoch(self, arrays, count, batch_size, shuffle, rng, progress):
@@ -200,15 +200,17 @@ class ModelSession:
         init_feed = {pipeline.sources[name]: arrays[name] for name in pipeline.sources}
         init_feed[pipeline.batch_size] = batch_size
         init_feed[pipeline.shuffle_buffer] = count if shuffle else 1
+        init_feed[pipeline.shuffle_seed] = int(rng.integers(2**62))
         self.session.run(pipeline.initializer, init_feed)
-        step_feed = {} if self.model.training is None else {self.model.training: True}
-        fetches = (self.model.train_op, self.model.loss)
+        # A callable skips Session.run's per-call fetch/feed bookkeeping.
+        flags = [] if self.model.training is None else [self.model.training]
+        step = self.session.make_callable((self.model.train_op, self.model.loss), flags)
+        flag_values = [True] * len(flags)
         total_loss, steps = 0.0, 0
-        run = self.session.run
         with self._progress(count, progress) as bar:
             while True:
                 try:
-                    _, loss = run(fetches, step_feed)
+                    _, loss = step(*flag_values)
                 except tf.errors.OutOfRangeError:
                     break
                 total_loss += loss

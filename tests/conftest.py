@@ -4,6 +4,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from graphkit.quiet import import_tensorflow  # noqa: E402
+
+import_tensorflow()
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 

@@ -141,3 +141,31 @@ def test_graph_mode_leaves_eager_on():
     build_hello_mnist(hidden=8)
     assert tf.executing_eagerly()
     assert float(tf.constant(2.0) * 3) == 6.0
+
+
+def test_pipeline_visits_every_example_once_per_epoch_in_a_new_order():
+    from graphkit.pipeline import make_pipeline
+
+    graph = tf.Graph()
+    with graph.as_default():
+        pipeline = make_pipeline({"x": ([2], tf.float32), "labels": ([], tf.int32)}, seed=3)
+    x = np.stack([np.arange(100), -np.arange(100)], 1).astype(np.float32)
+    labels = np.arange(100, dtype=np.int32)
+    orders = []
+    with v1.Session(graph=graph) as session:
+        for seed in (1, 2):
+            session.run(pipeline.initializer, {pipeline.sources["x"]: x, pipeline.sources["labels"]: labels,
+                                               pipeline.batch_size: 32, pipeline.shuffle_buffer: 100,
+                                               pipeline.shuffle_seed: seed})
+            batches = []
+            while True:
+                try:
+                    batches.append(session.run(pipeline.next))
+                except tf.errors.OutOfRangeError:
+                    break
+            assert [len(b["labels"]) for b in batches] == [32, 32, 32, 4]
+            order = np.concatenate([b["labels"] for b in batches])
+            np.testing.assert_array_equal(np.concatenate([b["x"] for b in batches])[:, 0], order)  # rows stay whole
+            assert sorted(order) == list(range(100))
+            orders.append(order)
+    assert not np.array_equal(orders[0], orders[1])

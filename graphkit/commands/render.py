@@ -1,0 +1,54 @@
+"""`graphkit render INPUT -o OUT`: draw a graph as SVG, PNG, PDF or DOT.
+
+    graphkit render out/saved_model -o model.svg
+    graphkit render frozen.pb -o detail.svg --depth 3 --hide save
+    graphkit render ckpt/model.ckpt-5.meta -o train.svg --show-training-noise --expand gradients
+    graphkit render graph.pbtxt -o graph.dot --prune-to probabilities
+
+INPUT is a SavedModel directory, a GraphDef (.pb binary or .pbtxt text) or a
+checkpoint's .meta MetaGraph. Without --depth the view is chosen to stay
+within about 60 boxes, whatever the graph's size.
+"""
+
+from __future__ import annotations
+
+DEFAULT_MAX_BOXES = 60  # repeated from graphkit.viz.walk so that `--help` need not import TensorFlow
+FORMATS = ("svg", "dot", "png", "pdf")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "render", help="draw a graph as SVG/PNG/PDF/DOT with Graphviz",
+        description="Draws a SavedModel, GraphDef (.pb/.pbtxt) or checkpoint .meta graph: name scopes as "
+                    "nested clusters collapsed to a readable size, edges labelled with shape and dtype, "
+                    "training machinery (gradients, optimizer, initializers, save/restore) folded.")
+    parser.add_argument("input", help="SavedModel directory, GraphDef .pb/.pbtxt, or checkpoint .meta")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="file to write (out.svg)")
+    parser.add_argument("--format", choices=FORMATS,
+                        help="output format (default: from OUT's suffix, else svg); dot needs no Graphviz")
+    parser.add_argument("--depth", type=int, metavar="N",
+                        help="expand N levels of name scopes (default: automatic, at most --max-boxes boxes)")
+    parser.add_argument("--max-boxes", type=int, default=DEFAULT_MAX_BOXES, metavar="N",
+                        help=f"box budget of the automatic view (default: {DEFAULT_MAX_BOXES})")
+    parser.add_argument("--expand", nargs="+", action="extend", default=[], metavar="SCOPE",
+                        help="draw these scopes expanded")
+    parser.add_argument("--hide", nargs="+", action="extend", default=[], metavar="SCOPE",
+                        help="leave these scopes or ops out")
+    parser.add_argument("--prune-to", metavar="NAME",
+                        help="keep only what this op, tensor or signature output depends on")
+    parser.add_argument("--show-training-noise", action="store_true",
+                        help="draw gradients, optimizer, initializer and save/restore ops instead of folding them")
+    parser.add_argument("--tags", help="SavedModel tag set, comma separated (default: serve)")
+    parser.add_argument("--signature", help="SavedModel signature key (default: serving_default)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from graphkit.viz import render
+
+    result = render(
+        args.input, args.output, args.format, depth=args.depth, expand=args.expand, hide=args.hide,
+        prune_to=args.prune_to, show_training_noise=args.show_training_noise, max_boxes=args.max_boxes,
+        tags=args.tags, signature=args.signature)
+    print(result.summary())
+    return 0

@@ -1,0 +1,238 @@
+"""Writes a graph as a SavedModel: named signatures, variables, assets, frozen graph.
+
+    with ModelSession(model) as ms:
+        ms.fit(arrays, epochs=1)
+        export_saved_model(ms.session, model, "out/saved_model", frozen=True)
+
+The export knows no model: it takes a session and either a `GraphModel`
+(whose `inputs`/`outputs` become the `serving_default` signature) or named
+tensors in `signatures`. Model inputs may be `placeholder_with_default` over an
+in-graph `tf.data` iterator: a caller that feeds them cuts the iterator out,
+and the frozen graph turns them into plain placeholders so that the pipeline is
+pruned away. The export is atomic: it is built in a temporary directory next
+to `export_dir` and renamed into place, so a reader never sees half a model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+
+import tensorflow as tf
+
+from graphkit import signatures as names
+from graphkit.errors import SavedModelError
+from graphkit.model import GraphModel
+
+v1 = tf.compat.v1
+
+_UNSAFE_NODE_CHARS = re.compile(r"[^A-Za-z0-9_.\-/]")
+
+
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    """One SignatureDef to export: keys -> tensors of the session's graph.
+
+    Attributes:
+      inputs: signature key -> tensor a caller feeds (usually a placeholder).
+      outputs: signature key -> tensor a caller fetches.
+      method_name: the SignatureDef's method name (predict by default).
+    """
+
+    inputs: Mapping[str, tf.Tensor]
+    outputs: Mapping[str, tf.Tensor]
+    method_name: str = names.PREDICT_METHOD_NAME
+
+
+SignatureLike = Signature | tuple
+
+
+def export_saved_model(
+    session: v1.Session,
+    model: GraphModel | None,
+    export_dir: str,
+    signatures: Mapping[str, SignatureLike] | None = None,
+    assets: Sequence[str] | None = None,
+    frozen: bool = False,
+    overwrite: bool = False,
+    tags: Sequence[str] = names.DEFAULT_TAGS,
+) -> str:
+    """Exports the session's graph and variable values as a SavedModel.
+
+    Args:
+      session: a session over the graph, with every variable initialized or restored.
+      model: its `inputs` and `outputs` become the `serving_default` signature;
+        None to take every signature from `signatures`.
+      export_dir: the SavedModel directory to create.
+      signatures: signature key -> `Signature` (or an `(inputs, outputs)` pair),
+        added beside (or replacing) `serving_default`.
+      assets: paths of extra files to ship in `assets/` (e.g. `labels.txt`);
+        files already in the graph's ASSET_FILEPATHS collection (vocabularies
+        of `tf.lookup` tables) are shipped anyway.
+      frozen: also write `frozen_graph.pb`: variables folded into constants,
+        signature inputs made plain placeholders, pruned to the signature outputs.
+      overwrite: replace an existing `export_dir`; otherwise it must not exist.
+      tags: the tag set of the MetaGraph.
+    Returns:
+      the absolute path of the export directory.
+    Raises:
+      SavedModelError: no signature, a tensor from another graph, a missing
+        asset file, or `export_dir` exists and `overwrite` is False.
+    """
+    export_dir = os.path.abspath(export_dir)
+    graph = session.graph
+    signature_map = _collect_signatures(graph, model, signatures)
+    asset_paths = [os.path.abspath(path) for path in (assets or ())]
+    for path in asset_paths:
+        if not os.path.isfile(path):
+            raise SavedModelError(f"{path}: asset file does not exist")
+    if os.path.exists(export_dir) and not overwrite:
+        raise SavedModelError(f"{export_dir}: already exists; pass overwrite=True to replace it")
+
+    parent = os.path.dirname(export_dir)
+    os.makedirs(parent, exist_ok=True)
+    staging_root = tempfile.mkdtemp(prefix=f".{os.path.basename(export_dir)}.tmp-", dir=parent)
+    try:
+        staging_dir = os.path.join(staging_root, "model")
+        with graph.as_default():
+            asset_tensors = list(v1.get_collection(v1.GraphKeys.ASSET_FILEPATHS))
+            asset_tensors += [_asset_path_tensor(graph, path) for path in asset_paths]
+            init_op = _table_initializer(graph)
+            builder = v1.saved_model.Builder(staging_dir)
+            builder.add_meta_graph_and_variables(
+                session, list(tags),
+                signature_def_map={key: _signature_def(sig) for key, sig in signature_map.items()},
+                assets_collection=asset_tensors or None,
+                main_op=init_op,
+                strip_default_attrs=True,
+                saver=v1.train.Saver(sharded=True, allow_empty=True) if _has_variables(graph) else None)
+            builder.save()
+        if frozen:
+            frozen_def = freeze_graph_def(session, signature_map.values())
+            _write_bytes(os.path.join(staging_dir, names.FROZEN_GRAPH_FILENAME),
+                         frozen_def.SerializeToString())
+        _replace_directory(staging_dir, export_dir)
+    finally:
+        shutil.rmtree(staging_root, ignore_errors=True)
+    return export_dir
+
+
+def freeze_graph_def(session: v1.Session, signatures: Sequence[Signature]) -> tf.compat.v1.GraphDef:
+    """The graph with variables folded to constants, pruned to the signatures.
+
+    Each signature input becomes a plain `Placeholder` (a placeholder_with_default
+    loses its default), so nothing upstream of an input, such as an in-graph
+    tf.data iterator, survives the pruning.
+
+    Args:
+      session: a session holding the variable values.
+      signatures: the signatures whose outputs are kept.
+    Returns:
+      a GraphDef with no variables; tensor names equal the original graph's.
+    """
+    graph_def = session.graph.as_graph_def()
+    input_ops = {tensor.op.name for sig in signatures for tensor in sig.inputs.values()}
+    output_ops = sorted({tensor.op.name for sig in signatures for tensor in sig.outputs.values()})
+    for node in graph_def.node:
+        if node.name in input_ops and node.op == "PlaceholderWithDefault":
+            dtype, shape = node.attr["dtype"], node.attr["shape"]
+            node.op = "Placeholder"
+            del node.input[:]
+            node.attr.clear()
+            node.attr["dtype"].CopyFrom(dtype)
+            node.attr["shape"].CopyFrom(shape)
+    pruned = v1.graph_util.extract_sub_graph(graph_def, output_ops)
+    return v1.graph_util.convert_variables_to_constants(session, pruned, output_ops)
+
+
+def _collect_signatures(graph: tf.Graph, model: GraphModel | None,
+                        signatures: Mapping[str, SignatureLike] | None) -> dict[str, Signature]:
+    signature_map: dict[str, Signature] = {}
+    if model is not None:
+        if model.graph is not graph:
+            raise SavedModelError("export: the model's graph is not the session's graph")
+        signature_map[names.DEFAULT_SIGNATURE_KEY] = Signature(dict(model.inputs), dict(model.outputs))
+    for key, value in (signatures or {}).items():
+        signature = value if isinstance(value, Signature) else Signature(*value)
+        signature_map[key] = signature
+    if not signature_map:
+        raise SavedModelError("export: no signature; pass a GraphModel or signatures={key: Signature}")
+    for key, signature in signature_map.items():
+        if not signature.outputs:
+            raise SavedModelError(f"signature {key!r}: needs at least one output")
+        for role, tensors in (("inputs", signature.inputs), ("outputs", signature.outputs)):
+            for name, tensor in tensors.items():
+                if getattr(tensor, "graph", None) is not graph:
+                    raise SavedModelError(
+                        f"signature {key!r} {role}[{name!r}]: {getattr(tensor, 'name', tensor)} "
+                        "is not a tensor of the session's graph")
+    return signature_map
+
+
+def _signature_def(signature: Signature):
+    build = v1.saved_model.utils.build_tensor_info
+    return v1.saved_model.signature_def_utils.build_signature_def(
+        inputs={key: build(tensor) for key, tensor in signature.inputs.items()},
+        outputs={key: build(tensor) for key, tensor in signature.outputs.items()},
+        method_name=signature.method_name)
+
+
+def _asset_path_tensor(graph: tf.Graph, path: str) -> tf.Tensor:
+    """A string constant holding `path`, as the SavedModel loader rewrites assets.
+
+    The loader feeds this tensor the asset's new location inside `assets/`; a
+    graph that already holds a constant for this file reuses it.
+    """
+    node_name = f"{names.ASSET_PATH_SCOPE}/{_UNSAFE_NODE_CHARS.sub('_', os.path.basename(path))}"
+    try:
+        return graph.get_tensor_by_name(f"{node_name}:0")
+    except KeyError:
+        pass
+    with graph.as_default():
+        tensor = tf.constant(path, name=node_name)
+        v1.add_to_collection(v1.GraphKeys.ASSET_FILEPATHS, tensor)
+    return tensor
+
+
+def _table_initializer(graph: tf.Graph) -> tf.Operation | None:
+    """The op that fills the graph's lookup tables at load time, if it has any."""
+    if not v1.get_collection(v1.GraphKeys.TABLE_INITIALIZERS):
+        return None
+    existing = graph.get_operations()
+    found = [op for op in existing if op.name == "graphkit_main_op"]
+    return found[0] if found else v1.tables_initializer(name="graphkit_main_op")
+
+
+def _has_variables(graph: tf.Graph) -> bool:
+    return bool(graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
+                or graph.get_collection(v1.GraphKeys.SAVEABLE_OBJECTS))
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    """Writes `data` atomically: a temporary file in the same directory, then os.replace."""
+    handle, temp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.unlink(temp_path)
+        raise
+
+
+def _replace_directory(source: str, target: str) -> None:
+    """Moves `source` to `target`, replacing an existing `target` with one rename each."""
+    if not os.path.exists(target):
+        os.rename(source, target)
+        return
+    retired = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old-", dir=os.path.dirname(target))
+    try:
+        os.rename(target, os.path.join(retired, "model"))
+        os.rename(source, target)
+    finally:
+        shutil.rmtree(retired, ignore_errors=True)

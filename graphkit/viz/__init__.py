@@ -1,0 +1,15 @@
+"""Draws GraphDefs as Graphviz DOT, SVG, PNG or PDF, readable at every size.
+
+    from graphkit.viz import render
+    render(model, "out/hello_mnist.svg")           # GraphModel, tf.Graph, GraphDef or path
+
+Modules, one job each: `walk` decides boxes, clusters and edges (content only);
+`noise` finds training machinery to fold; `tensor_facts` reads shapes, dtypes and
+attrs from NodeDefs; `style` holds the look; `dot` makes a graphviz.Digraph;
+`output` runs Graphviz and writes files atomically; `renderer` ties them together.
+"""
+
+from graphkit.viz.renderer import RenderResult, draw, render
+from graphkit.viz.walk import GraphView, OpAccounting, ViewOptions, build_view
+
+__all__ = ["render", "draw", "RenderResult", "build_view", "ViewOptions", "GraphView", "OpAccounting"]

@@ -1,0 +1,127 @@
+"""Finds the training machinery in a GraphDef: what a reader folds away first.
+
+`minimize()`, `Saver()` and `global_variables_initializer()` add more ops than
+the model itself. `training_noise(graph_def)` names, for each such op, the group
+it belongs to, so that a drawing can fold each group into one box:
+
+- gradients: everything under a `gradients` / `gradients_N` name scope;
+- optimizer: the optimizer's own variables (Adam's m and v, beta powers), found
+  as variables that feed an `Apply*` op after its first input, with their
+  initializers and reads; and its update ops: the `Apply*` ops and everything
+  in the `minimize()` name scope that holds their `update_*` scopes (the op
+  named like that scope, the train op itself, stays in the model);
+- initializers: `Initializer` scopes, each variable's `Assign` and
+  `IsInitialized` ops, and `init` / `report_uninitialized_variables`;
+- save/restore: a `save` / `save_N` scope that holds a SaveV2/RestoreV2 op.
+
+Pure protos: names and op types only.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tensorflow.core.framework import graph_pb2
+
+GRADIENTS = "gradients"
+OPTIMIZER = "optimizer"
+INITIALIZERS = "initializers"
+SAVE_RESTORE = "save/restore"
+GROUPS = (GRADIENTS, OPTIMIZER, INITIALIZERS, SAVE_RESTORE)
+
+VARIABLE_OPS = frozenset({"VarHandleOp", "VariableV2", "Variable", "AutoReloadVariable"})
+_PASS_THROUGH_OPS = frozenset({"ReadVariableOp", "Identity"})
+_ASSIGN_OPS = frozenset({"Assign", "AssignVariableOp"})
+_CHECKPOINT_OPS = frozenset({"SaveV2", "RestoreV2", "Save", "SaveSlices", "Restore", "RestoreSlice",
+                             "MergeV2Checkpoints"})
+_APPLY_OP = re.compile(r"^(Resource)?(Sparse)?Apply[A-Z]")
+_GRADIENTS_SCOPE = re.compile(r"^gradients(_\d+)?$")
+_SAVE_SCOPE = re.compile(r"^save(_\d+)?$")
+_INIT_OP = re.compile(r"^init(_\d+)?$")
+_INIT_SCOPES = frozenset({"Initializer", "report_uninitialized_variables"})
+
+
+def training_noise(graph_def: graph_pb2.GraphDef) -> dict[str, str]:
+    """Maps the name of every training-machinery op to its group (one of GROUPS).
+
+    Args:
+      graph_def: any GraphDef; an inference graph yields an empty dict.
+    Returns:
+      op name -> group; ops not listed are the model itself.
+    """
+    nodes = {node.name: node for node in graph_def.node}
+    save_scopes = _save_scopes(graph_def)
+    slot_prefixes = tuple(name + "/" for name in _slot_variables(nodes))
+    slot_names = frozenset(prefix[:-1] for prefix in slot_prefixes)
+    update_prefixes = tuple(scope + "/" for scope in _update_scopes(graph_def))
+    groups = {}
+    for node in graph_def.node:
+        parts = node.name.split("/")
+        scopes = parts[:-1]
+        if any(_GRADIENTS_SCOPE.match(part) for part in scopes):
+            groups[node.name] = GRADIENTS
+        elif any("/".join(parts[:i]) in save_scopes for i in range(1, len(parts))):
+            groups[node.name] = SAVE_RESTORE
+        elif (node.name in slot_names or node.name.startswith(slot_prefixes)
+              or node.name.startswith(update_prefixes) or _APPLY_OP.match(node.op)):
+            groups[node.name] = OPTIMIZER
+        elif _is_initializer(node, parts, nodes):
+            groups[node.name] = INITIALIZERS
+    return groups
+
+
+def _save_scopes(graph_def: graph_pb2.GraphDef) -> frozenset:
+    """Scopes named save / save_N that hold a checkpoint op."""
+    scopes = set()
+    for node in graph_def.node:
+        if node.op in _CHECKPOINT_OPS:
+            parts = node.name.split("/")
+            for i in range(1, len(parts)):
+                if _SAVE_SCOPE.match(parts[i - 1]):
+                    scopes.add("/".join(parts[:i]))
+                    break
+    return frozenset(scopes)
+
+
+def _update_scopes(graph_def: graph_pb2.GraphDef) -> frozenset:
+    """Name scopes of `minimize()` / `apply_gradients()`: the parent of an Apply* op's `update_*` scope."""
+    scopes = set()
+    for node in graph_def.node:
+        if _APPLY_OP.match(node.op):
+            parts = node.name.split("/")
+            for i, part in enumerate(parts[:-1]):
+                if part.startswith("update_"):
+                    if i > 0:
+                        scopes.add("/".join(parts[:i]))
+                    break
+    return frozenset(scopes)
+
+
+def _slot_variables(nodes: dict) -> set:
+    """Variables that an Apply* op takes after its first input (the variable it updates)."""
+    slots = set()
+    for node in nodes.values():
+        if not _APPLY_OP.match(node.op):
+            continue
+        for tensor in node.input[1:]:
+            if tensor.startswith("^"):
+                continue
+            source = nodes.get(tensor.split(":", 1)[0])
+            if source is not None and source.op in _PASS_THROUGH_OPS and source.input:
+                source = nodes.get(source.input[0].split(":", 1)[0])
+            if source is not None and source.op in VARIABLE_OPS:
+                slots.add(source.name)
+    return slots
+
+
+def _is_initializer(node, parts: list, nodes: dict) -> bool:
+    if any(part in _INIT_SCOPES for part in parts[:-1]):
+        return True
+    if len(parts) == 1 and node.op == "NoOp" and _INIT_OP.match(node.name):
+        return bool(node.input) and all(tensor.startswith("^") for tensor in node.input)
+    variable = nodes.get("/".join(parts[:-1]))
+    if variable is not None and variable.op in VARIABLE_OPS and parts[-1] == "Assign":
+        return node.op in _ASSIGN_OPS
+    if len(parts) >= 3 and parts[-2:] == ["IsInitialized", "VarIsInitializedOp"]:
+        return True
+    return False

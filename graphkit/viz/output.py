@@ -1,0 +1,102 @@
+"""Writes DOT text, or what Graphviz's `dot` makes of it (SVG, PNG, PDF), atomically.
+
+Output goes to a temporary file beside the target and is moved over it with
+`os.replace` only when complete, so a failed layout never leaves a
+half-written drawing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from typing import Optional
+
+from graphkit.errors import RenderError
+
+FORMATS = ("svg", "dot", "png", "pdf")
+DEFAULT_FORMAT = "svg"
+INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz), "
+                "or write DOT with --format dot")
+
+
+def output_format(path: str, fmt: Optional[str] = None) -> str:
+    """The format to write: `fmt` if given, else the path's suffix if it is a known format, else svg.
+
+    Raises:
+      RenderError: `fmt` is not one of FORMATS.
+    """
+    if fmt is None:
+        suffix = os.path.splitext(path)[1].lstrip(".").lower()
+        suffix = "dot" if suffix == "gv" else suffix
+        return suffix if suffix in FORMATS else DEFAULT_FORMAT
+    if fmt not in FORMATS:
+        raise RenderError(f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    return fmt
+
+
+def find_dot() -> str:
+    """The path of Graphviz's `dot` on PATH.
+
+    Raises:
+      RenderError: `dot` is not on PATH; the message says how to install it.
+    """
+    path = shutil.which("dot")
+    if path is None:
+        raise RenderError(f"Graphviz `dot` not found on PATH: {INSTALL_HINT}")
+    return path
+
+
+def run_dot(dot_source: str, fmt: str, dot_binary: Optional[str] = None) -> bytes:
+    """Lays out `dot_source` with `dot -T<fmt>` and returns the output bytes.
+
+    Raises:
+      RenderError: `dot` is missing or rejects the source (first line of its error).
+    """
+    dot_binary = dot_binary or find_dot()
+    try:
+        done = subprocess.run([dot_binary, f"-T{fmt}"], input=dot_source.encode("utf-8"),
+                              capture_output=True, check=False)
+    except OSError as err:
+        raise RenderError(f"Graphviz `dot` ({dot_binary}) cannot run: {err}; {INSTALL_HINT}") from None
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise RenderError(f"Graphviz `dot` failed ({done.returncode}): {message[0] if message else 'no message'}")
+    return done.stdout
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Writes `data` to `path` through a temporary file in the same directory, then os.replace.
+
+    Raises:
+      RenderError: the directory cannot be created or written.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{os.path.basename(path)}.",
+                                             suffix=".tmp", delete=False)
+    except OSError as err:
+        raise RenderError(f"{path}: cannot write ({err.strerror or err})") from None
+    try:
+        with handle:
+            handle.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle.name, 0o666 & ~umask)  # mkstemp makes it 0600; give it a normal file's mode
+        os.replace(handle.name, path)
+    except OSError as err:
+        _remove_quietly(handle.name)
+        raise RenderError(f"{path}: cannot write ({err.strerror or err})") from None
+    except BaseException:
+        _remove_quietly(handle.name)
+        raise
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+

@@ -1,0 +1,88 @@
+"""How a drawing looks: Graphviz attributes per box kind, edge kind and cluster level.
+
+The graph walk (`graphkit.viz.walk`) never sees these tables; `graphkit.viz.dot`
+looks each box's kind up here. To restyle, build your own `Style` (for example
+`dataclasses.replace(DEFAULT_STYLE, boxes={...})`) and pass it to `render`.
+
+The layout settings in `LAYOUT` were measured on the 10,000-op benchmark graph
+(benchmarks/render_large.py): `newrank` with `remincross=false`, capped
+network-simplex (`nslimit`, `nslimit1`) and crossing-minimisation (`mclimit`)
+iterations keep a 1,300-box layout within seconds while nodes stay ordered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from types import MappingProxyType
+from typing import Mapping
+
+from graphkit.viz import walk
+
+FONT = "Helvetica"
+
+LAYOUT = MappingProxyType({
+    "rankdir": "TB",
+    "newrank": "true",
+    "remincross": "false",
+    "nslimit": "2",
+    "nslimit1": "2",
+    "mclimit": "0.3",
+    "searchsize": "10",
+    "ranksep": "0.3",
+    "nodesep": "0.2",
+    "splines": "true",
+})
+
+
+@dataclasses.dataclass(frozen=True)
+class Style:
+    """Graphviz attributes for every element of a drawing.
+
+    Attributes:
+      graph: attributes of the whole graph (layout settings, font).
+      node: defaults for every box.
+      edge: defaults for every edge.
+      boxes: box kind (walk.BOX_KINDS) -> attributes added to the defaults.
+      data_edge / control_edge: attributes of data and control-dependency edges.
+      folded_edge: added to an edge that touches a folded training-noise box (drawn faint, so
+        that the model's own dataflow stands out).
+      cluster: attributes of every cluster; fill colour taken from `cluster_fills` by nesting level.
+      cluster_fills: fill colours for clusters of level 1, 2, ... (the last one repeats).
+      max_penwidth: line width of an edge that merges many graph edges (grows with log2(count)).
+    """
+
+    graph: Mapping[str, str]
+    node: Mapping[str, str]
+    edge: Mapping[str, str]
+    boxes: Mapping[str, Mapping[str, str]]
+    data_edge: Mapping[str, str]
+    control_edge: Mapping[str, str]
+    folded_edge: Mapping[str, str]
+    cluster: Mapping[str, str]
+    cluster_fills: tuple
+    max_penwidth: float = 4.0
+
+
+DEFAULT_STYLE = Style(
+    graph={**LAYOUT, "fontname": FONT, "fontsize": "10", "bgcolor": "white", "outputorder": "edgesfirst"},
+    node={"fontname": FONT, "fontsize": "9", "height": "0.3", "margin": "0.06,0.03", "penwidth": "1"},
+    edge={"fontname": FONT, "fontsize": "7", "fontcolor": "#4a4a4a", "arrowsize": "0.6"},
+    boxes={
+        walk.OP: {"shape": "box", "style": "rounded,filled", "fillcolor": "#e8f0fe", "color": "#5b7db1"},
+        walk.VARIABLE: {"shape": "cylinder", "style": "filled", "fillcolor": "#fde2b8", "color": "#c77800"},
+        walk.CONSTANT: {"shape": "box", "style": "filled", "fillcolor": "#eeeeee", "color": "#aaaaaa",
+                        "fontsize": "6", "height": "0.15", "width": "0.2", "margin": "0.02,0.01"},
+        walk.PLACEHOLDER: {"shape": "invhouse", "style": "filled", "fillcolor": "#d4edda", "color": "#2e7d32"},
+        walk.SCOPE: {"shape": "box3d", "style": "filled", "fillcolor": "#cfe0f5", "color": "#3b5f8f"},
+        walk.FOLDED: {"shape": "folder", "style": "filled,dashed", "fillcolor": "#f2f2f2", "color": "#888888",
+                      "fontcolor": "#555555"},
+        walk.INPUT_PORT: {"shape": "cds", "style": "filled", "fillcolor": "#a5d6a7", "color": "#1b5e20"},
+        walk.OUTPUT_PORT: {"shape": "cds", "style": "filled", "fillcolor": "#ffcc80", "color": "#e65100"},
+    },
+    data_edge={"color": "#555555"},
+    control_edge={"style": "dashed", "color": "#9e9e9e", "arrowhead": "odot"},
+    folded_edge={"color": "#c0c0c0", "fontcolor": "#9e9e9e"},
+    cluster={"style": "rounded,filled", "color": "#9fb3c8", "fontsize": "10", "labeljust": "l",
+             "fontname": FONT},
+    cluster_fills=("#f7f9fc", "#eef3f9", "#e4ecf5", "#dae5f1"),
+)

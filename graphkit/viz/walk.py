@@ -1,0 +1,540 @@
+"""The graph walk: which boxes and edges a drawing of a GraphDef has.
+
+This module decides content only (what is a box, which scope is a cluster,
+which edges merge, what every op became); it knows nothing of colours, shapes
+or Graphviz. `graphkit.viz.style` says how each kind of box looks and
+`graphkit.viz.dot` turns a `GraphView` into DOT.
+
+Name scopes form a tree. An expanded scope becomes a cluster around its
+contents; a collapsed scope becomes one box that counts its ops. An op whose
+name is also a scope (`dense/kernel` with `dense/kernel/Read/...` below it) is
+the head of that scope, so a collapsed variable scope still reads as the
+variable. With `depth=None` the walk picks the expansion itself: breadth first,
+cheapest scopes first, never a scope headed by an op, while the drawing stays
+within `max_boxes` boxes.
+
+    view = build_view(loaded.graph_def, ViewOptions(depth=1, hide=("save",)))
+    view.accounting.total == len(loaded.graph_def.node)   # every op accounted for
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import difflib
+import heapq
+from typing import Mapping, Optional, Sequence
+
+from tensorflow.core.framework import graph_pb2
+
+from graphkit.errors import RenderError
+from graphkit.graphio import SignatureTensor, tensor_op_name
+from graphkit.viz import tensor_facts
+from graphkit.viz.noise import VARIABLE_OPS, training_noise
+
+DEFAULT_MAX_BOXES = 60
+
+# Box kinds: the style table has one entry per kind.
+OP = "op"
+VARIABLE = "variable"
+CONSTANT = "constant"
+PLACEHOLDER = "placeholder"
+SCOPE = "scope"
+FOLDED = "folded"
+INPUT_PORT = "input"
+OUTPUT_PORT = "output"
+BOX_KINDS = (OP, VARIABLE, CONSTANT, PLACEHOLDER, SCOPE, FOLDED, INPUT_PORT, OUTPUT_PORT)
+
+# Ids of folded groups and ports hold "[" and " ", which op names never contain (nor ":", a DOT port).
+FOLDED_PREFIX = "[folded] "
+INPUT_PREFIX = "[input] "
+OUTPUT_PREFIX = "[output] "
+CONSTANT_OPS = frozenset({"Const", "HostConst"})
+PLACEHOLDER_OPS = frozenset({"Placeholder", "PlaceholderWithDefault", "PlaceholderV2"})
+_TOOLTIP_OP_TYPES = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewOptions:
+    """What to draw.
+
+    Attributes:
+      depth: scope levels to expand (0: every top-level scope is one box); None
+        picks the expansion that keeps the drawing within `max_boxes`.
+      expand: scopes drawn expanded whatever the depth (their parents too).
+      hide: scopes or ops left out of the drawing.
+      prune_to: op or tensor name (or signature output key): keep only what it depends on.
+      show_training_noise: draw gradients, optimizer slots, initializers and
+        save/restore ops in their scopes instead of folding each group into one box.
+      max_boxes: the box budget of the automatic expansion.
+    """
+
+    depth: Optional[int] = None
+    expand: tuple = ()
+    hide: tuple = ()
+    prune_to: Optional[str] = None
+    show_training_noise: bool = False
+    max_boxes: int = DEFAULT_MAX_BOXES
+
+    def __post_init__(self):
+        for field in ("expand", "hide"):
+            names = getattr(self, field)
+            names = (names,) if isinstance(names, str) else tuple(names or ())
+            object.__setattr__(self, field, tuple(name.strip("/") for name in names))
+        if self.depth is not None and (not isinstance(self.depth, int) or self.depth < 0):
+            raise RenderError(f"depth: expected an integer >= 0, got {self.depth!r}")
+        if not isinstance(self.max_boxes, int) or self.max_boxes < 1:
+            raise RenderError(f"max_boxes: expected an integer >= 1, got {self.max_boxes!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    """One node of the drawing.
+
+    Attributes:
+      id: unique id: the op name, the scope path, "[folded] <group>", "[input] <key>" or "[output] <key>".
+      kind: one of BOX_KINDS.
+      name: the short name shown first (an op's or scope's last name component).
+      cluster: path of the expanded scope the box sits in; "" for the top level.
+      op_count: ops this box stands for (1 for an op, 0 for a signature port).
+      op_type: the op's type; for a collapsed scope the type of its head op, or "".
+        A collapsed scope with a head op (the op named like the scope) takes the head's kind.
+      detail: one short extra line (a variable's shape, a port's tensor), or "".
+      tooltip: lines for the hover text: full name, op type, device, key attrs.
+    """
+
+    id: str
+    kind: str
+    name: str
+    cluster: str
+    op_count: int
+    op_type: str = ""
+    detail: str = ""
+    tooltip: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Edge:
+    """One arrow: data or control, possibly standing for `count` merged graph edges.
+
+    Attributes:
+      label: "[?,512] float32" for one tensor (":1 ..." for output 1), "×N" when merged.
+    """
+
+    tail: str
+    head: str
+    control: bool
+    count: int
+    label: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """An expanded scope drawn as a frame around its contents."""
+
+    path: str
+    parent: str
+    name: str
+    op_count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class OpAccounting:
+    """Where every op of the GraphDef went; the five parts sum to `total`.
+
+    Attributes:
+      total: ops in the GraphDef.
+      visible: ops drawn as their own box.
+      collapsed: ops counted inside collapsed-scope boxes.
+      folded: ops counted inside folded training-noise boxes.
+      hidden: ops left out by `hide`.
+      pruned: ops left out by `prune_to`.
+    """
+
+    total: int
+    visible: int
+    collapsed: int
+    folded: int
+    hidden: int
+    pruned: int
+
+    @property
+    def balanced(self) -> bool:
+        return self.total == self.visible + self.collapsed + self.folded + self.hidden + self.pruned
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphView:
+    """The content of a drawing.
+
+    Attributes:
+      boxes: every node of the drawing, in graph order (ports and folded groups last).
+      edges: every arrow.
+      clusters: expanded scopes that hold at least one box, parents before children.
+      accounting: where every op went.
+      expanded: the expanded scope paths, sorted.
+      depth: the deepest expanded level (0 when no scope is expanded).
+    """
+
+    boxes: tuple
+    edges: tuple
+    clusters: tuple
+    accounting: OpAccounting
+    expanded: tuple
+    depth: int
+
+    @property
+    def visible_nodes(self) -> int:
+        return len(self.boxes)
+
+
+def build_view(graph_def: graph_pb2.GraphDef, options: ViewOptions = ViewOptions(),
+               signature_inputs: Mapping[str, SignatureTensor] = None,
+               signature_outputs: Mapping[str, SignatureTensor] = None) -> GraphView:
+    """Decides the boxes, clusters and edges that draw `graph_def`.
+
+    Args:
+      graph_def: the graph; `_output_shapes` attrs give edge labels their shapes.
+      options: depth, expanded/hidden scopes, pruning, noise folding, box budget.
+      signature_inputs: key -> tensor drawn as a labelled input port.
+      signature_outputs: key -> tensor drawn as a labelled output port.
+    Returns:
+      a GraphView whose accounting sums to the number of ops.
+    Raises:
+      RenderError: a scope to expand or hide, or the prune target, is not in the graph.
+    """
+    walk = _Walk(graph_def, options, dict(signature_inputs or {}), dict(signature_outputs or {}))
+    return walk.view()
+
+
+def scope_paths(names: Sequence[str]) -> set:
+    """Every name scope that holds an op: "a/b/c" gives "a" and "a/b"."""
+    scopes = set()
+    for name in names:
+        index = name.rfind("/")
+        while index > 0:
+            prefix = name[:index]
+            if prefix in scopes:
+                break
+            scopes.add(prefix)
+            index = name.rfind("/", 0, index)
+    return scopes
+
+
+def _parent(path: str) -> str:
+    index = path.rfind("/")
+    return path[:index] if index > 0 else ""
+
+
+def _level(path: str) -> int:
+    return path.count("/") + 1 if path else 0
+
+
+def _is_under(name: str, scope: str) -> bool:
+    return name == scope or name.startswith(scope + "/")
+
+
+def _did_you_mean(name: str, candidates) -> str:
+    close = difflib.get_close_matches(name, sorted(candidates), n=3)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def _op_kind(op_type: str) -> str:
+    if op_type in VARIABLE_OPS:
+        return VARIABLE
+    if op_type in CONSTANT_OPS:
+        return CONSTANT
+    if op_type in PLACEHOLDER_OPS:
+        return PLACEHOLDER
+    return OP
+
+
+class _Walk:
+    """One pass over a GraphDef for one set of options (state of `build_view`)."""
+
+    def __init__(self, graph_def, options: ViewOptions, inputs: dict, outputs: dict):
+        self.options = options
+        self.graph_def = graph_def
+        self.nodes = list(graph_def.node)
+        self.by_name = {node.name: node for node in self.nodes}
+        self.inputs, self.outputs = inputs, outputs
+        self.all_scopes = scope_paths(self.by_name)
+        self._check_names()
+
+    # -- options against the graph --------------------------------------
+    def _check_names(self) -> None:
+        for scope in self.options.expand:
+            if scope not in self.all_scopes:
+                what = "an op, not a scope" if scope in self.by_name else "not a scope of the graph"
+                raise RenderError(f"expand: {scope!r} is {what}{_did_you_mean(scope, self.all_scopes)}")
+        for name in self.options.hide:
+            if name not in self.all_scopes and name not in self.by_name:
+                raise RenderError(f"hide: no scope or op named {name!r} in the graph"
+                                  f"{_did_you_mean(name, self.all_scopes | set(self.by_name))}")
+
+    def _prune_target(self) -> Optional[str]:
+        target = self.options.prune_to
+        if target is None:
+            return None
+        if target in self.by_name:
+            return target
+        if tensor_op_name(target) in self.by_name and ":" in target:
+            return tensor_op_name(target)
+        if target in self.outputs and self.outputs[target].op_name in self.by_name:
+            return self.outputs[target].op_name
+        raise RenderError(f"prune-to: no op, tensor or signature output named {target!r} in the graph"
+                          f"{_did_you_mean(target, set(self.by_name) | set(self.outputs))}")
+
+    # -- which ops are drawn at all --------------------------------------
+    def _pruned(self) -> set:
+        target = self._prune_target()
+        if target is None:
+            return set()
+        kept, stack = {target}, [target]
+        while stack:
+            for tensor in self.by_name[stack.pop()].input:
+                source = tensor_op_name(tensor)
+                if source in self.by_name and source not in kept:
+                    kept.add(source)
+                    stack.append(source)
+        return set(self.by_name) - kept
+
+    def _hidden(self, pruned: set) -> set:
+        hide = self.options.hide
+        if not hide:
+            return set()
+        return {name for name in self.by_name
+                if name not in pruned and any(_is_under(name, scope) for scope in hide)}
+
+    def _folded(self, gone: set) -> dict:
+        if self.options.show_training_noise:
+            return {}
+        noise = {name: group for name, group in training_noise(self.graph_def).items() if name not in gone}
+        # Expanding a scope made only of noise (say `gradients`) asks to see it: unfold it.
+        for scope in self.options.expand:
+            under = [name for name in self.by_name if _is_under(name, scope) and name not in gone]
+            if under and all(name in noise for name in under):
+                for name in under:
+                    del noise[name]
+        return noise
+
+    # -- the scope tree of the drawn ops ---------------------------------
+    def _scope_tree(self, active: list):
+        scopes = scope_paths(active)
+        home = {name: name if name in scopes else _parent(name) for name in active}
+        op_count = collections.Counter()
+        direct_ops = collections.Counter()
+        for name, scope in home.items():
+            direct_ops[scope] += 1
+            while scope:
+                op_count[scope] += 1
+                scope = _parent(scope)
+        children = collections.defaultdict(list)
+        for scope in scopes:
+            children[_parent(scope)].append(scope)
+        # A scope's own items when expanded: its ops plus one box per child scope.
+        items = {scope: direct_ops[scope] + len(children[scope]) for scope in scopes | {""}}
+        return scopes, home, op_count, children, items
+
+    def _expanded(self, scopes: set, op_count, children, items, extra_boxes: int) -> set:
+        forced = set()
+        for scope in self.options.expand:
+            while scope:
+                if scope in scopes:
+                    forced.add(scope)
+                scope = _parent(scope)
+        if self.options.depth is not None:
+            return {scope for scope in scopes if _level(scope) <= self.options.depth} | forced
+        expanded = set(forced)
+        boxes = extra_boxes + items[""] + sum(items[scope] - 1 for scope in forced)
+
+        def priority(scope):
+            # Breadth first, and within a level the scopes that cost the fewest new boxes: the
+            # model's small layers open before a sprawling input pipeline or optimizer update.
+            return (_level(scope), items[scope], scope)
+
+        frontier = [priority(s) for s in children[""] if s not in expanded]
+        frontier += [priority(c) for s in forced for c in children[s] if c not in expanded]
+        heapq.heapify(frontier)
+        while frontier:
+            _, _, scope = heapq.heappop(frontier)
+            grown = items[scope] - 1
+            # A scope named after its head op (`dense/kernel` with its reads) reads best as that op.
+            if op_count[scope] < 2 or scope in self.by_name or boxes + grown > self.options.max_boxes:
+                continue
+            expanded.add(scope)
+            boxes += grown
+            for child in children[scope]:
+                heapq.heappush(frontier, priority(child))
+        return expanded
+
+    # -- the drawing -----------------------------------------------------
+    def view(self) -> GraphView:
+        pruned = self._pruned()
+        hidden = self._hidden(pruned)
+        folded = self._folded(pruned | hidden)
+        gone = pruned | hidden
+        active = [node.name for node in self.nodes if node.name not in gone and node.name not in folded]
+        scopes, home, op_count, children, items = self._scope_tree(active)
+        groups = collections.Counter(folded.values())
+        ports = self._port_count(gone)
+        expanded = self._expanded(scopes, op_count, children, items, len(groups) + ports)
+
+        box_of = {}  # op name -> box id
+        collapsed_members = collections.defaultdict(list)
+        visible = []
+        for name in active:
+            collapsed_at = self._collapsed_ancestor(home[name], expanded)
+            if collapsed_at is None or op_count[collapsed_at] == 1:
+                visible.append(name)
+                box_of[name] = name
+            else:
+                collapsed_members[collapsed_at].append(name)
+                box_of[name] = collapsed_at
+        for name, group in folded.items():
+            box_of[name] = FOLDED_PREFIX + group
+
+        boxes = [self._op_box(name, home, expanded) for name in visible]
+        boxes += [self._scope_box(scope, members) for scope, members in collapsed_members.items()]
+        boxes += [self._folded_box(group, [n for n, g in folded.items() if g == group]) for group in groups]
+        port_boxes, port_edges = self._ports(box_of)
+        boxes += port_boxes
+        edges = self._edges(box_of) + port_edges
+        clusters = self._clusters(boxes, expanded, op_count)
+        accounting = OpAccounting(
+            total=len(self.nodes), visible=len(visible),
+            collapsed=sum(len(m) for m in collapsed_members.values()),
+            folded=len(folded), hidden=len(hidden), pruned=len(pruned))
+        depth = self.options.depth if self.options.depth is not None else max(map(_level, expanded), default=0)
+        return GraphView(tuple(boxes), tuple(edges), tuple(clusters), accounting, tuple(sorted(expanded)), depth)
+
+    @staticmethod
+    def _collapsed_ancestor(scope: str, expanded: set) -> Optional[str]:
+        """The outermost collapsed scope on the way down to `scope`, or None when all are expanded."""
+        if not scope:
+            return None
+        index = scope.find("/")
+        while index != -1:
+            if scope[:index] not in expanded:
+                return scope[:index]
+            index = scope.find("/", index + 1)
+        return None if scope in expanded else scope
+
+    def _port_count(self, gone: set) -> int:
+        tensors = list(self.inputs.values()) + list(self.outputs.values())
+        return sum(1 for spec in tensors if spec.op_name in self.by_name and spec.op_name not in gone)
+
+    def _op_box(self, name: str, home: dict, expanded: set) -> Box:
+        node = self.by_name[name]
+        cluster = home[name] if home[name] in expanded else _parent(home[name])
+        while cluster and cluster not in expanded:  # a one-op collapsed scope: draw the op in its parent
+            cluster = _parent(cluster)
+        kind = _op_kind(node.op)
+        return Box(name, kind, name.rsplit("/", 1)[-1], cluster, 1, node.op,
+                   self._variable_detail(node) if kind == VARIABLE else "", self._op_tooltip(node))
+
+    @staticmethod
+    def _variable_detail(node) -> str:
+        parts = [tensor_facts.format_attr(node.attr[key]) for key in ("shape", "dtype") if key in node.attr]
+        return " ".join(part for part in parts if part)
+
+    @staticmethod
+    def _op_tooltip(node) -> tuple:
+        lines = [node.name, f"op: {node.op}", f"device: {node.device or '(unplaced)'}"]
+        lines += [f"{key}: {value}" for key, value in tensor_facts.key_attrs(node)]
+        return tuple(lines)
+
+    def _scope_box(self, scope: str, members: list) -> Box:
+        head = self.by_name.get(scope)
+        types = collections.Counter(self.by_name[name].op for name in members)
+        tooltip = (scope, f"{len(members)} ops (collapsed scope)", _type_summary(types))
+        if head is None:
+            return Box(scope, SCOPE, scope.rsplit("/", 1)[-1], _parent(scope), len(members), "", "", tooltip)
+        # A scope headed by an op (a variable with its reads, a MatMul with its ReadVariableOp) looks like that op.
+        kind = _op_kind(head.op)
+        tooltip += self._op_tooltip(head)[1:]
+        return Box(scope, kind, scope.rsplit("/", 1)[-1], _parent(scope), len(members), head.op,
+                   self._variable_detail(head) if kind == VARIABLE else "", tooltip)
+
+    def _folded_box(self, group: str, members: list) -> Box:
+        types = collections.Counter(self.by_name[name].op for name in members)
+        tooltip = (f"{group} (training machinery, folded)", f"{len(members)} ops", _type_summary(types))
+        return Box(FOLDED_PREFIX + group, FOLDED, group, "", len(members), "", "", tooltip)
+
+    def _ports(self, box_of: dict):
+        boxes, edges = [], []
+        for kind, prefix, specs in ((INPUT_PORT, INPUT_PREFIX, self.inputs),
+                                    (OUTPUT_PORT, OUTPUT_PREFIX, self.outputs)):
+            for key, spec in specs.items():
+                target = box_of.get(spec.op_name)
+                if target is None:
+                    continue
+                port_id = prefix + key
+                detail = self._spec_label(spec)
+                boxes.append(Box(port_id, kind, key, "", 0, "", detail,
+                                 (f"signature {kind} {key!r}", f"tensor: {spec.tensor}", detail)))
+                if kind == INPUT_PORT:
+                    edges.append(Edge(port_id, target, False, 1, ""))
+                else:
+                    edges.append(Edge(target, port_id, False, 1, detail))
+        return boxes, edges
+
+    def _spec_label(self, spec: SignatureTensor) -> str:
+        node = self.by_name[spec.op_name]
+        index = int(spec.tensor.split(":", 1)[1]) if ":" in spec.tensor else 0
+        label = tensor_facts.tensor_label(node, index)
+        if label:
+            return label
+        shape = "?" if spec.shape is None else "[" + ",".join("?" if d is None else str(d) for d in spec.shape) + "]"
+        return f"{shape} {spec.dtype}".strip()
+
+    def _edges(self, box_of: dict) -> list:
+        single = {}     # (tail, head, control, tensor, input index) -> Edge: op-to-op edges stay apart
+        merged = {}     # (tail, head, control) -> [count, tensors]
+        for node in self.nodes:
+            head = box_of.get(node.name)
+            if head is None:
+                continue
+            for index, tensor in enumerate(node.input):
+                control = tensor.startswith("^")
+                source = tensor_op_name(tensor)
+                tail = box_of.get(source)
+                if tail is None or tail == head:
+                    continue
+                if tail == source and head == node.name:
+                    single[(tail, head, control, tensor, index)] = None
+                else:
+                    entry = merged.setdefault((tail, head, control), [0, set()])
+                    entry[0] += 1
+                    entry[1].add(tensor)
+        edges = [Edge(tail, head, control, 1, "" if control else self._tensor_label(tensor))
+                 for tail, head, control, tensor, _ in single]
+        for (tail, head, control), (count, tensors) in merged.items():
+            label = f"×{count}" if count > 1 else ""
+            if not control and len(tensors) == 1:
+                label = " ".join(part for part in (self._tensor_label(next(iter(tensors))), label) if part)
+            edges.append(Edge(tail, head, control, count, label))
+        return edges
+
+    def _tensor_label(self, tensor: str) -> str:
+        name, _, index = tensor.partition(":")
+        index = int(index) if index else 0
+        label = tensor_facts.tensor_label(self.by_name[name], index)
+        return f":{index} {label}" if index else label
+
+    @staticmethod
+    def _clusters(boxes, expanded: set, op_count) -> list:
+        used = set()
+        for box in boxes:
+            scope = box.cluster
+            while scope and scope not in used:
+                used.add(scope)
+                scope = _parent(scope)
+        ordered = sorted(used & expanded, key=lambda path: (_level(path), path))
+        return [Cluster(path, _parent(path), path.rsplit("/", 1)[-1], op_count[path]) for path in ordered]
+
+
+def _type_summary(types: collections.Counter) -> str:
+    common = types.most_common(_TOOLTIP_OP_TYPES)
+    text = ", ".join(f"{op} ×{count}" for op, count in common)
+    return text + (", ..." if len(types) > len(common) else "")

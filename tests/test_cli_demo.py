@@ -1,0 +1,55 @@
+"""The `graphkit` CLI: help lists the subcommands, the demo runs end to end, errors are one line."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_blobs
+
+
+def graphkit(*args, timeout=300):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", "graphkit", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def test_help_lists_subcommands():
+    done = graphkit("--help")
+    assert done.returncode == 0
+    for command in ("demo", "render", "analyze", "trace", "export", "inspect", "build-cpp", "data"):
+        assert command in done.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tmp_path_factory):
+    x_train, y_train = make_blobs(600, seed=3)
+    x_test, y_test = make_blobs(200, seed=4)
+    path = tmp_path_factory.mktemp("demo_data") / "mnist.npz"
+    as_uint8 = lambda x: (np.clip(x, 0, 1) * 255).astype(np.uint8)  # noqa: E731
+    np.savez(path, x_train=as_uint8(x_train), y_train=y_train.astype(np.uint8),
+             x_test=as_uint8(x_test), y_test=y_test.astype(np.uint8))
+    return str(path)
+
+
+def test_demo_trains_and_writes_graph_and_logs(tiny_npz, tmp_path):
+    out = tmp_path / "out"
+    done = graphkit("demo", "--dataset", "mnist", "--data", tiny_npz, "--epochs", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    accuracy = float(done.stdout.split("test accuracy: ")[1].split()[0])
+    assert accuracy > 0.9
+    graph_def = tf.compat.v1.GraphDef.FromString((out / "hello_mnist.pb").read_bytes())
+    assert {"x", "dense/kernel", "dense_1/kernel", "probabilities"} <= {node.name for node in graph_def.node}
+    assert list((out / "logs").glob("events.out.tfevents.*"))
+    assert (out / "checkpoints" / "checkpoint").exists()
+
+
+def test_demo_bad_data_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(b"not a zip file")
+    done = graphkit("demo", "--data", str(bad), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "broken.npz" in done.stderr

@@ -1,0 +1,317 @@
+"""SavedModel export, inspection and Python loading (graphkit.export, graphkit.saved_model).
+
+Two real models: the hello-world MNIST graph (briefly trained, with its in-graph
+tf.data pipeline) and a tiny word-lookup model whose vocabulary is an asset
+and whose signatures take and return strings, ints and floats.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from graphkit import signatures as names
+from graphkit.cli import main as cli_main
+from graphkit.errors import SavedModelError
+from graphkit.export import Signature, export_saved_model, freeze_graph_def
+from graphkit.model import GraphModel
+from graphkit.models.hello_mnist import build_hello_mnist
+from graphkit.saved_model import format_saved_model, inspect_saved_model, load_saved_model, run_signature
+from graphkit.session import ModelSession
+
+v1 = tf.compat.v1
+
+VOCABULARY = ["<pad>", "cat", "dog", "fish", "bird"]
+EMBEDDING_WIDTH = 3
+LOOKUP_SIGNATURE = "lookup"
+
+
+def build_word_lookup(vocabulary_path: str) -> GraphModel:
+    """string words [n] + int32 shift [n] -> ids, shifted ids, the word at the shifted id, vectors.
+
+    Out-of-vocabulary words get id len(vocabulary) (one OOV bucket); a shifted
+    id past the vocabulary reads back as "<unk>".
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        words = v1.placeholder(tf.string, [None], name="words")
+        shift = v1.placeholder(tf.int32, [None], name="shift")
+        index = v1.lookup.TextFileIndex
+        word_to_id = v1.lookup.StaticVocabularyTable(
+            v1.lookup.TextFileInitializer(vocabulary_path, tf.string, index.WHOLE_LINE, tf.int64,
+                                          index.LINE_NUMBER), num_oov_buckets=1)
+        id_to_word = v1.lookup.StaticHashTable(
+            v1.lookup.TextFileInitializer(vocabulary_path, tf.int64, index.LINE_NUMBER, tf.string,
+                                          index.WHOLE_LINE), default_value="<unk>")
+        ids = tf.identity(word_to_id.lookup(words), name="ids")
+        shifted = tf.add(ids, tf.cast(shift, tf.int64), name="shifted")
+        shifted_words = tf.identity(id_to_word.lookup(shifted), name="shifted_words")
+        embedding = v1.get_variable(
+            "embedding", [len(VOCABULARY) + 1, EMBEDDING_WIDTH],
+            initializer=v1.constant_initializer(np.arange((len(VOCABULARY) + 1) * EMBEDDING_WIDTH) / 10.0))
+        vectors = tf.gather(embedding, ids, name="vectors")
+        upper = tf.strings.upper(words, name="upper")
+    return GraphModel(graph, inputs={"words": words, "shift": shift},
+                      outputs={"ids": ids, "shifted": shifted, "shifted_words": shifted_words,
+                               "vectors": vectors, "upper": upper})
+
+
+def lookup_expected(words, shift):
+    """What the lookup model must return, computed in numpy."""
+    ids = np.array([VOCABULARY.index(w) if w in VOCABULARY else len(VOCABULARY) for w in words], np.int64)
+    shifted = ids + np.asarray(shift, np.int64)
+    shifted_words = [VOCABULARY[i].encode() if 0 <= i < len(VOCABULARY) else b"<unk>" for i in shifted]
+    vectors = (np.arange((len(VOCABULARY) + 1) * EMBEDDING_WIDTH) / 10.0).reshape(-1, EMBEDDING_WIDTH)[ids]
+    return ids, shifted, shifted_words, vectors.astype(np.float32)
+
+
+def export_word_lookup(directory) -> str:
+    """Exports the lookup model with `serving_default` and a `lookup` signature (words -> ids)."""
+    vocabulary_path = os.path.join(directory, "source", names.VOCABULARY_ASSET)
+    os.makedirs(os.path.dirname(vocabulary_path), exist_ok=True)
+    with open(vocabulary_path, "w", encoding="utf-8") as stream:
+        stream.write("\n".join(VOCABULARY) + "\n")
+    model = build_word_lookup(vocabulary_path)
+    with model.graph.as_default():
+        init = [v1.global_variables_initializer(), v1.tables_initializer()]
+    with v1.Session(graph=model.graph) as session:
+        session.run(init)
+        extra = {LOOKUP_SIGNATURE: Signature({"words": model.inputs["words"]}, {"ids": model.outputs["ids"]})}
+        path = export_saved_model(session, model, os.path.join(directory, "word_lookup"), signatures=extra)
+    os.remove(vocabulary_path)  # the SavedModel must use its own copy in assets/
+    return path
+
+
+def train_and_export_hello(directory, blobs, frozen=True):
+    """Trains a small hello-world model one epoch and exports it; returns (path, x, predictions)."""
+    images, labels = blobs
+    model = build_hello_mnist(hidden=32, seed=3)
+    labels_path = os.path.join(directory, names.LABELS_ASSET)
+    with open(labels_path, "w", encoding="utf-8") as stream:
+        stream.write("\n".join(f"class {i}" for i in range(10)) + "\n")
+    with ModelSession(model) as model_session:
+        model_session.fit({"x": images, "labels": labels}, epochs=1, batch_size=64, progress=False)
+        predictions = model_session.predict({"x": images[:8]})
+        path = export_saved_model(model_session.session, model, os.path.join(directory, "hello"),
+                                  assets=[labels_path], frozen=frozen)
+    return path, images[:8], predictions
+
+
+@pytest.fixture(scope="module")
+def hello_export(tmp_path_factory, blobs):
+    return train_and_export_hello(str(tmp_path_factory.mktemp("hello")), blobs)
+
+
+@pytest.fixture(scope="module")
+def lookup_export(tmp_path_factory):
+    return export_word_lookup(str(tmp_path_factory.mktemp("lookup")))
+
+
+# -- constants --------------------------------------------------------------------------------------
+def test_constants_equal_tensorflow_names():
+    assert names.SERVING_TAG == tf.saved_model.SERVING
+    assert names.TRAINING_TAG == tf.saved_model.TRAINING
+    assert names.DEFAULT_SIGNATURE_KEY == tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
+    assert names.PREDICT_METHOD_NAME == tf.saved_model.PREDICT_METHOD_NAME
+    assert names.ASSETS_DIRECTORY == tf.saved_model.ASSETS_DIRECTORY
+    assert names.VARIABLES_DIRECTORY == tf.saved_model.VARIABLES_DIRECTORY
+    assert names.SAVED_MODEL_FILENAME_PB == tf.saved_model.SAVED_MODEL_FILENAME_PB
+
+
+# -- hello world -------------------------------------------------------------------------------------
+def test_inspect_describes_hello_signature(hello_export):
+    path, _, _ = hello_export
+    record = inspect_saved_model(path)
+    assert record.has_variables and record.has_frozen_graph
+    (meta_graph,) = record.meta_graphs
+    assert meta_graph.tags == (names.SERVING_TAG,)
+    assert meta_graph.assets == (names.LABELS_ASSET,)
+    (signature,) = meta_graph.signatures
+    assert signature.key == names.DEFAULT_SIGNATURE_KEY
+    assert signature.method_name == names.PREDICT_METHOD_NAME
+    (x,) = signature.inputs
+    assert (x.key, x.name, x.dtype, x.shape) == ("x", "x:0", "float32", (None, 28, 28))
+    assert [(o.key, o.dtype, o.shape) for o in signature.outputs] == [
+        ("logits", "float32", (None, 10)), ("probabilities", "float32", (None, 10))]
+    with open(os.path.join(path, names.ASSETS_DIRECTORY, names.LABELS_ASSET), encoding="utf-8") as stream:
+        assert stream.read().splitlines()[3] == "class 3"
+    text = format_saved_model(record)
+    assert "MetaGraphDef with tag-set: 'serve'" in text
+    assert "inputs['x'] tensor_info:" in text and "shape: (-1, 28, 28)" in text
+
+
+def test_run_signature_equals_training_session(hello_export):
+    path, images, predictions = hello_export
+    with load_saved_model(path) as loaded:
+        outputs = run_signature(loaded, {"x": images})
+        only_logits = run_signature(loaded, {"x": images[:1]}, outputs=["logits"])
+    assert set(outputs) == {"probabilities", "logits"}
+    np.testing.assert_allclose(outputs["probabilities"], predictions["probabilities"], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(outputs["logits"], predictions["logits"], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(outputs["probabilities"].sum(axis=1), 1.0, atol=1e-5)
+    assert list(only_logits) == ["logits"] and only_logits["logits"].shape == (1, 10)
+
+
+def test_frozen_graph_has_no_variables_and_no_pipeline(hello_export):
+    path, images, predictions = hello_export
+    graph_def = v1.GraphDef()
+    with open(os.path.join(path, names.FROZEN_GRAPH_FILENAME), "rb") as stream:
+        graph_def.ParseFromString(stream.read())
+    ops = {node.op for node in graph_def.node}
+    assert not ops & {"VarHandleOp", "VariableV2", "ReadVariableOp", "IteratorV2", "IteratorGetNext",
+                      "MakeIterator", "ApplyAdam", "AssignVariableOp"}
+    nodes = {node.name: node for node in graph_def.node}
+    assert nodes["x"].op == "Placeholder" and not nodes["x"].input
+    assert not any(name.startswith("input_pipeline") for name in nodes)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.import_graph_def(graph_def, name="")
+    with v1.Session(graph=graph) as session:
+        frozen = session.run("probabilities:0", {"x:0": images})
+    np.testing.assert_allclose(frozen, predictions["probabilities"], atol=1e-6, rtol=0)
+
+
+def test_freeze_graph_def_takes_any_signature(hello_export, blobs):
+    model = build_hello_mnist(hidden=8, seed=0)
+    with ModelSession(model) as model_session:
+        frozen = freeze_graph_def(model_session.session,
+                                  [Signature({"x": model.inputs["x"]}, {"logits": model.outputs["logits"]})])
+    names_left = {node.name for node in frozen.node}
+    assert "dense_1/bias_add" in names_left and "probabilities" not in names_left
+
+
+def test_export_refuses_existing_dir_and_replaces_it_atomically(tmp_path):
+    model = build_hello_mnist(hidden=4, seed=0, in_graph_pipeline=False)
+    target = tmp_path / "model"
+    with ModelSession(model) as model_session:
+        export_saved_model(model_session.session, model, str(target))
+        first = (target / names.SAVED_MODEL_FILENAME_PB).read_bytes()
+        with pytest.raises(SavedModelError, match="already exists"):
+            export_saved_model(model_session.session, model, str(target))
+        assert (target / names.SAVED_MODEL_FILENAME_PB).read_bytes() == first
+        extra = {"logits_only": ({"x": model.inputs["x"]}, {"logits": model.outputs["logits"]})}
+        export_saved_model(model_session.session, model, str(target), signatures=extra, overwrite=True)
+    keys = [s.key for s in inspect_saved_model(str(target)).meta_graphs[0].signatures]
+    assert keys == ["logits_only", names.DEFAULT_SIGNATURE_KEY]
+    assert sorted(os.listdir(tmp_path)) == ["model"]  # no temporary directories left behind
+
+
+def test_export_rejects_bad_arguments(tmp_path):
+    model = build_hello_mnist(hidden=4, seed=0, in_graph_pipeline=False)
+    other = build_hello_mnist(hidden=4, seed=0, in_graph_pipeline=False)
+    with ModelSession(model) as model_session:
+        with pytest.raises(SavedModelError, match="no signature"):
+            export_saved_model(model_session.session, None, str(tmp_path / "a"))
+        with pytest.raises(SavedModelError, match="not a tensor of the session's graph"):
+            export_saved_model(model_session.session, None, str(tmp_path / "b"),
+                               signatures={"s": ({"x": other.inputs["x"]}, {"p": model.outputs["logits"]})})
+        with pytest.raises(SavedModelError, match="asset file does not exist"):
+            export_saved_model(model_session.session, model, str(tmp_path / "c"), assets=[str(tmp_path / "no")])
+    assert os.listdir(tmp_path) == []
+
+
+# -- strings, ints, assets ------------------------------------------------------------------------
+def test_lookup_model_strings_ints_and_assets(lookup_export):
+    record = inspect_saved_model(lookup_export)
+    (meta_graph,) = record.meta_graphs
+    assert meta_graph.assets == (names.VOCABULARY_ASSET,)
+    signatures = {s.key: s for s in meta_graph.signatures}
+    assert set(signatures) == {LOOKUP_SIGNATURE, names.DEFAULT_SIGNATURE_KEY}
+    dtypes = {t.key: (t.dtype, t.shape) for t in signatures[names.DEFAULT_SIGNATURE_KEY].inputs}
+    assert dtypes == {"words": ("string", (None,)), "shift": ("int32", (None,))}
+
+    words = ["dog", "zebra", "cat", "bird"]
+    shift = np.array([1, 0, 10, -4], np.int32)
+    ids, shifted, shifted_words, vectors = lookup_expected(words, shift)
+    with load_saved_model(lookup_export) as loaded:
+        outputs = run_signature(loaded, {"words": np.array(words), "shift": shift})
+        lookup_only = run_signature(loaded, {"words": np.array([b"fish"], dtype=object)}, LOOKUP_SIGNATURE)
+    np.testing.assert_array_equal(outputs["ids"], ids)
+    np.testing.assert_array_equal(outputs["shifted"], shifted)
+    assert list(outputs["shifted_words"]) == shifted_words
+    assert list(outputs["upper"]) == [w.upper().encode() for w in words]
+    np.testing.assert_allclose(outputs["vectors"], vectors, atol=1e-7)
+    assert lookup_only == {"ids": np.array([VOCABULARY.index("fish")])}
+
+
+# -- bad input, Python API --------------------------------------------------------------------------
+def test_missing_and_corrupt_directories(tmp_path):
+    with pytest.raises(SavedModelError, match="directory does not exist"):
+        inspect_saved_model(str(tmp_path / "nowhere"))
+    with pytest.raises(SavedModelError, match="no saved_model.pb"):
+        load_saved_model(str(tmp_path))
+    (tmp_path / names.SAVED_MODEL_FILENAME_PB).write_bytes(b"\x0a\xff\xff garbage, not a proto")
+    with pytest.raises(SavedModelError, match="corrupt SavedModel file"):
+        load_saved_model(str(tmp_path))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda p: load_saved_model(p, tags=["serve", "gpu"]), r"no MetaGraph with tag set 'serve,gpu'; known: \['serve'\]"),
+    (lambda p: load_saved_model(p).signature("classify"), r"no signature 'classify'; known: \['serving_default'\]"),
+])
+def test_unknown_tags_and_signature(hello_export, call, message):
+    with pytest.raises(SavedModelError, match=message):
+        call(hello_export[0])
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ({"y": np.zeros((1, 28, 28), np.float32)}, r"no input 'y'; known: \['x'\]"),
+    ({}, r"missing input 'x' \(float32 \(-1, 28, 28\)\)"),
+    ({"x": np.zeros((1, 28, 28), np.float64)}, "input 'x': expected dtype float32, got float64"),
+    ({"x": np.zeros((1, 28, 27), np.float32)}, r"input 'x': expected shape \(-1, 28, 28\), got \(1, 28, 27\)"),
+    ({"x": np.zeros((28, 28), np.float32)}, r"expected shape \(-1, 28, 28\), got \(28, 28\)"),
+])
+def test_bad_inputs_are_one_line_errors(hello_export, inputs, message):
+    with load_saved_model(hello_export[0]) as loaded:
+        with pytest.raises(SavedModelError, match=message) as caught:
+            run_signature(loaded, inputs)
+        with pytest.raises(SavedModelError, match="no output 'classes'"):
+            run_signature(loaded, {"x": np.zeros((1, 28, 28), np.float32)}, outputs=["classes"])
+    assert "\n" not in str(caught.value)
+
+
+def test_string_input_rejects_numbers(lookup_export):
+    with load_saved_model(lookup_export) as loaded:
+        with pytest.raises(SavedModelError, match="input 'words': expected dtype string, got int64"):
+            run_signature(loaded, {"words": np.array([1, 2]), "shift": np.array([0, 0], np.int32)})
+
+
+# -- command line ---------------------------------------------------------------------------------
+def test_cli_inspect_text_json_and_error(hello_export, tmp_path, capsys):
+    assert cli_main(["inspect", hello_export[0]]) == 0
+    assert "signature_def['serving_default']" in capsys.readouterr().out
+    assert cli_main(["inspect", hello_export[0], "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["meta_graphs"][0]["signatures"][0]["inputs"][0]["shape"] == [None, 28, 28]
+    assert cli_main(["inspect", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("graphkit inspect: error: ") and "directory does not exist" in err[-1]
+
+
+def test_cli_export_built_in_model_and_checkpoint(tmp_path, capsys):
+    out = tmp_path / "exported"
+    assert cli_main(["export", str(out), "--model", "hello_mnist", "--frozen"]) == 0
+    assert "fresh weights" in capsys.readouterr().out
+    assert (out / names.FROZEN_GRAPH_FILENAME).is_file()
+    assert cli_main(["export", str(out), "--model", "hello_mnist"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert cli_main(["export", str(tmp_path / "x"), "--model", "no_such_model"]) == 2
+    assert "not a built-in model" in capsys.readouterr().err
+
+    # Re-export of a checkpoint's .meta, naming the signature tensors.
+    model = build_hello_mnist(hidden=4, seed=2, in_graph_pipeline=False)
+    with ModelSession(model, checkpoint_dir=str(tmp_path / "ckpt")) as model_session:
+        prefix = model_session.save()
+        expected = model_session.predict({"x": np.ones((2, 28, 28), np.float32)})["logits"]
+    meta_out = tmp_path / "from_meta"
+    assert cli_main(["export", str(meta_out), "--meta", prefix + ".meta", "--input", "x=x:0",
+                     "--output", "logits=dense_1/bias_add:0"]) == 0
+    assert f"weights from {prefix}" in capsys.readouterr().out
+    with load_saved_model(str(meta_out)) as loaded:
+        logits = run_signature(loaded, {"x": np.ones((2, 28, 28), np.float32)})["logits"]
+    np.testing.assert_allclose(logits, expected, atol=1e-6)
+    assert cli_main(["export", str(tmp_path / "y"), "--meta", prefix + ".meta", "--input", "x=x:0",
+                     "--output", "p=nope:0"]) == 2
+    assert "no tensor 'nope:0'" in capsys.readouterr().err

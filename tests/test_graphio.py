@@ -1,0 +1,199 @@
+"""graphkit.graphio: every kind of graph source read into one LoadedGraph, bad sources rejected.
+
+The builders here (a tiny training graph and the files made from it) are shared
+with tests/test_viz*.py.
+"""
+
+import os
+
+import pytest
+import tensorflow as tf
+from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow.python.framework import op_def_registry
+
+from graphkit import layers, losses
+from graphkit.errors import RenderError, SavedModelError
+from graphkit.graphio import (KIND_GRAPH, KIND_GRAPH_DEF, KIND_META_GRAPH, KIND_MODEL, KIND_SAVED_MODEL,
+                              load_graph)
+from graphkit.model import GraphModel
+
+v1 = tf.compat.v1
+
+
+def build_training_model() -> GraphModel:
+    """x [?,4] -> model/hidden (dense 8, relu) -> model/check + control-gated identity -> model/logits (dense 3).
+
+    Trained with Adam (so gradients, optimizer slots and initializers exist) and
+    with a Saver (save/restore ops).
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        v1.set_random_seed(0)
+        x = v1.placeholder(tf.float32, [None, 4], name="x")
+        labels = v1.placeholder(tf.int32, [None], name="labels")
+        with v1.variable_scope("model"):
+            hidden = layers.dense(x, 8, activation=tf.nn.relu, scope="hidden")
+            check = tf.debugging.check_numerics(hidden, "hidden is not finite", name="check")
+            with tf.control_dependencies([check.op]):
+                gated = tf.identity(hidden, name="gated")
+            logits = layers.dense(gated, 3, scope="logits")
+        probabilities = tf.nn.softmax(logits, name="probabilities")
+        loss = losses.sparse_softmax_cross_entropy(labels, logits)
+        global_step = v1.train.get_or_create_global_step()
+        train_op = v1.train.AdamOptimizer(0.01).minimize(loss, global_step=global_step, name="train_op")
+        v1.train.Saver()
+    return GraphModel(graph, inputs={"x": x}, outputs={"probabilities": probabilities, "logits": logits},
+                      targets={"labels": labels}, loss=loss, train_op=train_op, global_step=global_step)
+
+
+def write_sources(directory: str) -> dict:
+    """Writes a fresh training model as .pb, .pbtxt (without shapes), .meta and a SavedModel.
+
+    Returns:
+      kind -> path, and "ops" -> the op names of the .pb/.pbtxt/.meta graph (the
+      SavedModel builder adds its own save and init ops after those were written).
+    """
+    model = build_training_model()
+    graph_def = model.graph.as_graph_def()  # no _output_shapes: the loader must infer them
+    paths = {
+        "pb": os.path.join(directory, "graph.pb"),
+        "pbtxt": os.path.join(directory, "graph.pbtxt"),
+        "meta": os.path.join(directory, "model.ckpt.meta"),
+        "saved_model": os.path.join(directory, "saved_model"),
+        "ops": [node.name for node in graph_def.node],
+    }
+    tf.io.write_graph(graph_def, directory, "graph.pb", as_text=False)
+    tf.io.write_graph(graph_def, directory, "graph.pbtxt", as_text=True)
+    with model.graph.as_default():
+        v1.train.export_meta_graph(filename=paths["meta"])
+        builder = v1.saved_model.Builder(paths["saved_model"])
+        predict = v1.saved_model.signature_def_utils.predict_signature_def
+        signatures = {
+            "serving_default": predict({"x": model.inputs["x"]}, {"probabilities": model.outputs["probabilities"]}),
+            "logits": predict({"x": model.inputs["x"]}, {"logits": model.outputs["logits"]}),
+        }
+        with v1.Session(graph=model.graph) as session:
+            session.run(v1.global_variables_initializer())
+            builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map=signatures)
+        builder.add_meta_graph(["train"])
+        builder.save()
+    return paths
+
+
+@pytest.fixture(scope="session")
+def training_model():
+    return build_training_model()
+
+
+@pytest.fixture(scope="session")
+def sources(tmp_path_factory):
+    return write_sources(str(tmp_path_factory.mktemp("graph_sources")))
+
+
+def _names(graph_def):
+    return [node.name for node in graph_def.node]
+
+
+def _all_outputs_have_shapes(graph_def) -> bool:
+    with_outputs = [node for node in graph_def.node if op_def_registry.get(node.op).output_arg]
+    return bool(with_outputs) and all("_output_shapes" in node.attr for node in with_outputs)
+
+
+def test_graph_model_gives_graph_def_with_shapes_and_signature(training_model):
+    loaded = load_graph(training_model)
+    assert loaded.kind == KIND_MODEL
+    assert _names(loaded.graph_def) == [op.name for op in training_model.graph.get_operations()]
+    assert _all_outputs_have_shapes(loaded.graph_def)
+    assert loaded.signature_inputs["x"].tensor == "x:0"
+    assert loaded.signature_inputs["x"].shape == (None, 4)
+    assert loaded.signature_outputs["probabilities"].op_name == "probabilities"
+    assert loaded.signature_outputs["logits"].dtype == "float32"
+
+
+def test_tf_graph_and_graph_def_have_no_signature(training_model):
+    from_graph = load_graph(training_model.graph)
+    from_proto = load_graph(training_model.graph.as_graph_def())
+    assert (from_graph.kind, from_proto.kind) == (KIND_GRAPH, KIND_GRAPH_DEF)
+    assert _names(from_graph.graph_def) == _names(from_proto.graph_def)
+    assert not from_graph.signature_inputs and not from_proto.signature_outputs
+    assert _all_outputs_have_shapes(from_proto.graph_def)  # inferred
+
+
+@pytest.mark.parametrize("kind", ["pb", "pbtxt"])
+def test_graph_def_files_are_read_and_shapes_inferred(sources, kind):
+    loaded = load_graph(sources[kind])
+    assert loaded.kind == KIND_GRAPH_DEF
+    assert _all_outputs_have_shapes(loaded.graph_def)
+    assert _names(loaded.graph_def) == sources["ops"]
+    shapes = {node.name: node.attr["_output_shapes"].list.shape[0] for node in loaded.graph_def.node
+              if node.name == "model/hidden/matmul"}
+    assert [d.size for d in shapes["model/hidden/matmul"].dim] == [-1, 8]
+
+
+def test_meta_graph_file(sources):
+    loaded = load_graph(sources["meta"])
+    assert loaded.kind == KIND_META_GRAPH
+    assert "save/SaveV2" in _names(loaded.graph_def)
+    assert _names(loaded.graph_def) == sources["ops"]
+    assert _all_outputs_have_shapes(loaded.graph_def)
+    proto = meta_graph_pb2.MetaGraphDef.FromString(open(sources["meta"], "rb").read())
+    assert load_graph(proto).kind == KIND_META_GRAPH
+
+
+def test_saved_model_default_tags_and_signature(sources):
+    loaded = load_graph(sources["saved_model"])
+    assert loaded.kind == KIND_SAVED_MODEL
+    assert loaded.tags == ("serve",)
+    assert loaded.signature == "serving_default"
+    assert set(loaded.signature_inputs) == {"x"} and set(loaded.signature_outputs) == {"probabilities"}
+    assert loaded.signature_inputs["x"].shape == (None, 4)
+    assert loaded.signature_outputs["probabilities"].tensor == "probabilities:0"
+    assert "model/hidden/matmul" in _names(loaded.graph_def)
+
+
+def test_saved_model_chosen_tags_and_signature(sources):
+    loaded = load_graph(sources["saved_model"], signature="logits")
+    assert loaded.tags == ("serve",)
+    assert set(loaded.signature_outputs) == {"logits"}
+    assert loaded.signature_outputs["logits"].op_name == "model/logits/bias_add"
+    train = load_graph(sources["saved_model"], tags="train")
+    assert train.tags == ("train",) and train.signature == "" and not train.signature_inputs
+    direct = load_graph(os.path.join(sources["saved_model"], "saved_model.pb"), tags=["serve"])
+    assert direct.kind == KIND_SAVED_MODEL and direct.signature == "serving_default"
+
+
+def test_unknown_tag_set_lists_the_available_ones(sources):
+    with pytest.raises(SavedModelError, match=r"no MetaGraph with tags \[gpu,serve\]; "
+                                              r"available tag sets: \[serve\], \[train\]"):
+        load_graph(sources["saved_model"], tags="serve,gpu")
+
+
+def test_unknown_signature_lists_the_available_ones(sources):
+    with pytest.raises(SavedModelError, match="no signature 'predict'; available signatures: logits, serving_default"):
+        load_graph(sources["saved_model"], signature="predict")
+
+
+def test_directory_that_is_not_a_saved_model(tmp_path):
+    with pytest.raises(SavedModelError, match="not a SavedModel directory"):
+        load_graph(str(tmp_path))
+
+
+@pytest.mark.parametrize("name, data", [
+    ("random.pb", bytes(range(256)) * 4),
+    ("notes.pb", b"just some text, not a protocol buffer\n"),
+    ("notes.pbtxt", b"node { name: 'a' op: 'Const' } this is not text format"),
+    ("empty.pb", b""),
+    ("binary.pbtxt", b"\xff\xfe\x00\x01"),
+])
+def test_file_that_is_not_a_graph(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(RenderError, match=f"{name}: not a GraphDef"):
+        load_graph(str(path))
+
+
+def test_missing_path_and_wrong_type(tmp_path):
+    with pytest.raises(RenderError, match="no such file or directory"):
+        load_graph(str(tmp_path / "nothing.pb"))
+    with pytest.raises(RenderError, match="expected a GraphModel, tf.Graph, GraphDef, MetaGraphDef or path, got int"):
+        load_graph(42)
