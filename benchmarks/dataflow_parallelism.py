@@ -31,8 +31,8 @@ TARGET_FRACTION = 0.8
 
 def run_example(args) -> dict:
     """The example's JSON figures (its last stdout line); its table is echoed."""
-    command = [sys.executable, EXAMPLE, "--json", "--branches", str(args.branches), "--depth", str(args.depth),
-               "--size", str(args.size), "--rounds", str(args.rounds)]
+    command = [sys.executable, EXAMPLE, "--json", "--branches", str(args.branches),
+               "--depth", str(args.depth), "--size", str(args.size), "--rounds", str(args.rounds)]
     if args.quick:
         command.append("--quick")
     done = subprocess.run(command, capture_output=True, text=True, check=False)

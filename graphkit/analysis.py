@@ -154,32 +154,48 @@ def topological_order(deps: Mapping[str, Sequence[str]]) -> list[str]:
     return order
 
 
-def prune(graph_def, fetches: Sequence[str] | None):
+def prune(graph_def, fetches: Sequence[str] | None, feeds: Sequence[str] = ()):
     """The GraphDef cut down to the ops `fetches` need (all of it if None).
+
+    A fed op needs nothing: like Session.run, the walk stops there, and the op
+    loses its inputs (a fed PlaceholderWithDefault becomes a Placeholder).
 
     Args:
       fetches: op or tensor names (`loss`, `loss:0`, `^train_op`).
+      feeds: op or tensor names that the run feeds (`x:0`).
     Raises:
-      AnalysisError: a fetch names no op of the graph.
+      AnalysisError: a fetch or feed names no op of the graph.
     """
-    if not fetches:
+    if not fetches and not feeds:
         return graph_def
     names = {node.name for node in graph_def.node}
-    wanted = [node_name(fetch) for fetch in fetches]
-    missing = [fetch for fetch, name in zip(fetches, wanted) if name not in names]
-    if missing:
-        raise AnalysisError(f"fetch {missing[0]!r}: no such op in the graph ({len(names)} ops)")
+    for kind, given in (("fetch", fetches or ()), ("feed", feeds)):
+        missing = [name for name in given if node_name(name) not in names]
+        if missing:
+            raise AnalysisError(f"{kind} {missing[0]!r}: no such op in the graph ({len(names)} ops)")
+    fed = {node_name(name) for name in feeds}
     deps = dependencies(graph_def)
-    keep, stack = set(), list(wanted)
-    while stack:
-        name = stack.pop()
-        if name not in keep:
-            keep.add(name)
-            stack.extend(deps[name])
+    if fetches:
+        keep, stack = set(), [node_name(fetch) for fetch in fetches]
+        while stack:
+            name = stack.pop()
+            if name not in keep:
+                keep.add(name)
+                stack.extend(() if name in fed else deps[name])
+    else:
+        keep = names
     pruned = type(graph_def)()
     pruned.versions.CopyFrom(graph_def.versions)
     pruned.library.CopyFrom(graph_def.library)
-    pruned.node.extend(node for node in graph_def.node if node.name in keep)
+    for node in graph_def.node:
+        if node.name not in keep:
+            continue
+        copy = pruned.node.add()
+        copy.CopyFrom(node)
+        if node.name in fed:
+            del copy.input[:]
+            if copy.op == "PlaceholderWithDefault":
+                copy.op = "Placeholder"
     return pruned
 
 
@@ -214,8 +230,7 @@ def flop_costs(graph_def, unknown_dim: int | None = None) -> tuple[dict[str, flo
     from tensorflow.python.framework import ops as tf_ops
     from tensorflow.python.util import deprecation
 
-    if unknown_dim is not None:
-        graph_def = _with_known_placeholder_dims(graph_def, unknown_dim)
+    graph_def = _importable_copy(graph_def, unknown_dim)
     graph = tf.Graph()
     try:
         with graph.as_default():
@@ -235,16 +250,21 @@ def flop_costs(graph_def, unknown_dim: int | None = None) -> tuple[dict[str, flo
     return costs, tuple(unknown)
 
 
-def _with_known_placeholder_dims(graph_def, size: int):
+def _importable_copy(graph_def, unknown_dim: int | None):
+    """A copy without colocation constraints (pruning may have removed their targets),
+    with unknown placeholder dimensions set to `unknown_dim` when it is given."""
     fixed = type(graph_def)()
     fixed.CopyFrom(graph_def)
     for node in fixed.node:
-        if node.op in ("Placeholder", "PlaceholderWithDefault") and "shape" in node.attr:
-            shape = node.attr["shape"].shape
-            for dim in shape.dim:
+        if "_class" in node.attr:
+            del node.attr["_class"]
+        if unknown_dim is None or node.op not in ("Placeholder", "PlaceholderWithDefault"):
+            continue
+        if "shape" in node.attr:
+            for dim in node.attr["shape"].shape.dim:
                 if dim.size < 0:
-                    dim.size = size
-        if node.op == "Placeholder" and "_output_shapes" in node.attr:
+                    dim.size = unknown_dim
+        if "_output_shapes" in node.attr:
             del node.attr["_output_shapes"]
     return fixed
 
@@ -252,6 +272,7 @@ def _with_known_placeholder_dims(graph_def, size: int):
 def work_span(
     graph_def,
     fetches: Sequence[str] | None = None,
+    feeds: Sequence[str] = (),
     cost: str = "unit",
     graph_form: str = GRAPH_AS_WRITTEN,
     unknown_dim: int | None = None,
@@ -262,17 +283,18 @@ def work_span(
       graph_def: a tf.compat.v1.GraphDef (as written, Grappler's output, or a
         run's partition graphs merged with `merge_partition_graphs`).
       fetches: analyse only the ops these op/tensor names need; None: all ops.
+      feeds: op/tensor names fed by the run: what they depend on does not run.
       cost: "unit" or "flops" (see `flop_costs`).
       graph_form: which graph `graph_def` is, recorded in the report.
       unknown_dim: for "flops", the size of unknown placeholder dimensions.
     Returns:
       a WorkSpan.
     Raises:
-      AnalysisError: unknown cost model or fetch, a missing input, a cycle.
+      AnalysisError: unknown cost model, fetch or feed, a missing input, a cycle.
     """
     if cost not in COST_MODELS:
         raise AnalysisError(f"cost: expected one of {COST_MODELS}, got {cost!r}")
-    graph_def = prune(graph_def, fetches)
+    graph_def = prune(graph_def, fetches, feeds)
     deps = dependencies(graph_def)
     order = topological_order(deps)
     if cost == "unit":
@@ -312,7 +334,7 @@ def work_span(
     )
 
 
-def grappler_optimized(graph_def, fetches: Sequence[str], config=None):
+def grappler_optimized(graph_def, fetches: Sequence[str], feeds: Sequence[str] = (), config=None):
     """The GraphDef as Grappler rewrites it before a session runs it.
 
     Runs TensorFlow's default Grappler passes (pruning, constant folding, common
@@ -324,6 +346,8 @@ def grappler_optimized(graph_def, fetches: Sequence[str], config=None):
     Args:
       fetches: op or tensor names that must survive (required: without them
         Grappler would prune everything).
+      feeds: op/tensor names the run will feed; they are cut loose from their
+        inputs first (see `prune`), as a session does before Grappler runs.
       config: a ConfigProto whose graph_options.rewrite_options pick passes.
     Returns:
       the optimised GraphDef.
@@ -336,7 +360,7 @@ def grappler_optimized(graph_def, fetches: Sequence[str], config=None):
 
     if not fetches:
         raise AnalysisError("fetches: Grappler needs at least one fetch to keep, got none")
-    prune(graph_def, fetches)  # validates fetch names
+    graph_def = prune(graph_def, fetches, feeds)  # also validates the names
     graph = tf.Graph()
     with graph.as_default():
         tf.graph_util.import_graph_def(graph_def, name="")

@@ -161,7 +161,8 @@ def compare_cpp_python(export_dir: str, inputs: Mapping[str, object],
     diffs = {}
     for key, expected in python.items():
         if key not in cpp:
-            raise SavedModelError(f"{export_dir} signature {signature_key!r}: graphkit-run returned no {key!r}")
+            raise SavedModelError(f"{export_dir} signature {signature_key!r}: "
+                                  f"graphkit-run returned no output {key!r}")
         diffs[key] = output_difference(cpp[key], expected)
     return Comparison(cpp=cpp, python=python, max_abs_diff_by_output=diffs)
 
@@ -176,22 +177,29 @@ def output_difference(actual: np.ndarray, expected: np.ndarray) -> float:
     return 0.0 if np.array_equal(actual, expected) else 1.0
 
 
-def format_comparison(comparison: Comparison, max_rows: int = 10) -> str:
+def format_comparison(comparison: Comparison, max_rows: int = 10,
+                      class_names: Sequence[str] | None = None) -> str:
     """A table of C++ beside Python: per output, the first rows and the max abs difference.
 
-    For a [batch, classes] float output each row shows the predicted class and
-    its probability from both sides.
+    For a [batch, classes] float output each row shows the predicted class
+    (its name from `class_names`, if given) and its value from both sides.
     """
+    def class_label(index: int) -> str:
+        return class_names[index] if class_names is not None and index < len(class_names) else str(index)
+
     lines = []
     for key in sorted(comparison.python):
         cpp, python = np.asarray(comparison.cpp[key]), np.asarray(comparison.python[key])
         lines.append(f"{key}: {python.dtype} {list(python.shape)}  max |C++ - Python| = "
                      f"{comparison.max_abs_diff_by_output[key]:.3g}")
         if python.ndim == 2 and python.dtype.kind == "f":
-            lines.append(f"  {'row':>4}  {'C++ class':>9}  {'C++ value':>12}  {'Py class':>8}  {'Py value':>12}")
+            width = max([9] + [len(class_label(i)) for i in range(python.shape[1])])
+            lines.append(f"  {'row':>4}  {'C++ class':>{width}}  {'C++ value':>12}  "
+                         f"{'Py class':>{width}}  {'Py value':>12}")
             for row in range(min(max_rows, python.shape[0])):
                 c, p = int(np.argmax(cpp[row])), int(np.argmax(python[row]))
-                lines.append(f"  {row:>4}  {c:>9}  {cpp[row, c]:>12.8f}  {p:>8}  {python[row, p]:>12.8f}")
+                lines.append(f"  {row:>4}  {class_label(c):>{width}}  {cpp[row, c]:>12.8f}  "
+                             f"{class_label(p):>{width}}  {python[row, p]:>12.8f}")
         else:
             for row, (c, p) in enumerate(zip(cpp.ravel()[:max_rows], python.ravel()[:max_rows])):
                 lines.append(f"  {row:>4}  C++ {c!r:<24} Python {p!r}")

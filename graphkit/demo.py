@@ -1,6 +1,6 @@
 """The main job behind `make demo`, one step a function, printed as it goes.
 
-1. load Fashion-MNIST (Debian's copy if installed, else MNIST downloaded),
+1. load Fashion-MNIST (Debian's copy if installed, else MNIST, downloaded once),
 2. build the seed hello-world model by hand and train it,
 3. print its test accuracy and write its GraphDef and TensorBoard logs.
 """
@@ -13,17 +13,27 @@ from typing import Optional
 
 import tensorflow as tf
 
-from graphkit.data import load_dataset, normalized_images
+from graphkit.data import SYSTEM_LOCATIONS, load_dataset, normalized_images
 from graphkit.graphdefs import write_graph_def
 from graphkit.models.hello_mnist import build_hello_mnist
 from graphkit.session import ModelSession
 
 
-def run_demo(out_dir: str = "out", dataset: str = "fashion-mnist", data_path: Optional[str] = None,
+def choose_dataset(dataset: str, data_path: Optional[str]) -> str:
+    """"auto" means Debian's Fashion-MNIST where it is installed, else MNIST."""
+    if dataset != "auto":
+        return dataset
+    if data_path is not None:
+        return "fashion-mnist"
+    installed = any(os.path.isdir(directory) for directory, _ in SYSTEM_LOCATIONS["fashion-mnist"])
+    return "fashion-mnist" if installed else "mnist"
+
+
+def run_demo(out_dir: str = "out", dataset: str = "auto", data_path: Optional[str] = None,
              epochs: int = 1, batch_size: int = 32, seed: int = 1) -> dict:
     """Runs every demo step; returns the figures it printed."""
     os.makedirs(out_dir, exist_ok=True)
-    data = load_dataset(dataset, path=data_path)
+    data = load_dataset(choose_dataset(dataset, data_path), path=data_path)
     print(f"data: {data.name} from {data.source}: {len(data.x_train)} train / {len(data.x_test)} test images")
     train = {"x": normalized_images(data.x_train), "labels": data.y_train.astype("int32")}
     test = {"x": normalized_images(data.x_test), "labels": data.y_test.astype("int32")}

@@ -23,8 +23,10 @@ import tempfile
 from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
+from tensorflow.python.util import deprecation
 
 from graphkit import signatures as names
+from graphkit.atomic import atomic_write_bytes
 from graphkit.errors import SavedModelError
 from graphkit.model import GraphModel
 
@@ -98,7 +100,7 @@ def export_saved_model(
     staging_root = tempfile.mkdtemp(prefix=f".{os.path.basename(export_dir)}.tmp-", dir=parent)
     try:
         staging_dir = os.path.join(staging_root, "model")
-        with graph.as_default():
+        with graph.as_default(), deprecation.silence():  # v1 SavedModel APIs warn on every call
             asset_tensors = list(v1.get_collection(v1.GraphKeys.ASSET_FILEPATHS))
             asset_tensors += [_asset_path_tensor(graph, path) for path in asset_paths]
             init_op = _table_initializer(graph)
@@ -108,13 +110,12 @@ def export_saved_model(
                 signature_def_map={key: _signature_def(sig) for key, sig in signature_map.items()},
                 assets_collection=asset_tensors or None,
                 main_op=init_op,
-                strip_default_attrs=True,
-                saver=v1.train.Saver(sharded=True, allow_empty=True) if _has_variables(graph) else None)
+                strip_default_attrs=True)
             builder.save()
         if frozen:
             frozen_def = freeze_graph_def(session, signature_map.values())
-            _write_bytes(os.path.join(staging_dir, names.FROZEN_GRAPH_FILENAME),
-                         frozen_def.SerializeToString())
+            atomic_write_bytes(os.path.join(staging_dir, names.FROZEN_GRAPH_FILENAME),
+                               frozen_def.SerializeToString())
         _replace_directory(staging_dir, export_dir)
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
@@ -145,8 +146,9 @@ def freeze_graph_def(session: v1.Session, signatures: Sequence[Signature]) -> tf
             node.attr.clear()
             node.attr["dtype"].CopyFrom(dtype)
             node.attr["shape"].CopyFrom(shape)
-    pruned = v1.graph_util.extract_sub_graph(graph_def, output_ops)
-    return v1.graph_util.convert_variables_to_constants(session, pruned, output_ops)
+    with deprecation.silence():
+        pruned = v1.graph_util.extract_sub_graph(graph_def, output_ops)
+        return v1.graph_util.convert_variables_to_constants(session, pruned, output_ops)
 
 
 def _collect_signatures(graph: tf.Graph, model: GraphModel | None,
@@ -205,24 +207,6 @@ def _table_initializer(graph: tf.Graph) -> tf.Operation | None:
     existing = graph.get_operations()
     found = [op for op in existing if op.name == "graphkit_main_op"]
     return found[0] if found else v1.tables_initializer(name="graphkit_main_op")
-
-
-def _has_variables(graph: tf.Graph) -> bool:
-    return bool(graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
-                or graph.get_collection(v1.GraphKeys.SAVEABLE_OBJECTS))
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    """Writes `data` atomically: a temporary file in the same directory, then os.replace."""
-    handle, temp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.unlink(temp_path)
-        raise
 
 
 def _replace_directory(source: str, target: str) -> None:

@@ -279,7 +279,8 @@ def _from_saved_model(saved_model: saved_model_pb2.SavedModel, path: str, tag_se
         tag_set = default if default in available or len(available) != 1 else available[0]
     if tag_set not in available:
         listed = ", ".join(_format_tags(tags) for tags in available)
-        raise SavedModelError(f"{path}: no MetaGraph with tags {_format_tags(tag_set)}; available tag sets: {listed}")
+        raise SavedModelError(
+            f"{path}: no MetaGraph with tags {_format_tags(tag_set)}; available tag sets: {listed}")
     meta_graph = saved_model.meta_graphs[available.index(tag_set)]
     if not meta_graph.graph_def.node:
         raise SavedModelError(f"{path}: MetaGraph {_format_tags(tag_set)} has an empty graph")

@@ -24,15 +24,15 @@ from graphkit.errors import ModelError
 
 @dataclasses.dataclass(frozen=True)
 class InGraphPipeline:
-    """A `tf.data` pipeline inside the graph, fed once per epoch with whole arrays.
+    """A `tf.data` pipeline inside the graph, fed once per run with whole arrays.
 
     Attributes:
       sources: name -> placeholder that receives a whole array ([examples, ...]).
       batch_size: int64 scalar placeholder, the batch size of the next epoch.
       shuffle_buffer: int64 scalar placeholder; 1 turns shuffling off.
-      shuffle_seed: int64 scalar placeholder, fed per epoch so each epoch's order
-        differs yet runs are repeatable.
-      initializer: op that (re)starts the iterator over the fed arrays.
+      shuffle_seed: int64 scalar placeholder, fed per run so that orders are
+        repeatable; each epoch is reshuffled from it.
+      initializer: op that (re)starts the endless iterator over the fed arrays.
       next: name -> tensor of the next batch (what model inputs default to).
     """
 

@@ -23,7 +23,11 @@ Specs = Mapping[str, tuple[Sequence[int], tf.DType]]
 
 
 def make_pipeline(specs: Specs, seed: Optional[int] = None, scope: str = "input_pipeline") -> InGraphPipeline:
-    """Builds a shuffling, batching iterator over arrays fed per epoch.
+    """Builds a shuffling, batching iterator that repeats over arrays fed once.
+
+    The arrays are fed once per training run (not per epoch, which would copy
+    them into TensorFlow each time); each pass over them is reshuffled, and the
+    runner counts ceil(examples / batch_size) steps to an epoch.
 
     Args:
       specs: name -> (per-example shape, dtype) of each array.
@@ -44,8 +48,9 @@ def make_pipeline(specs: Specs, seed: Optional[int] = None, scope: str = "input_
         # holds integers instead of a second copy of the data.
         count = tf.shape(next(iter(sources.values())), out_type=tf.int64)[0]
         dataset = (tf.data.Dataset.range(count)
-                   .shuffle(shuffle_buffer, seed=shuffle_seed)
+                   .shuffle(shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
                    .batch(batch_size)
+                   .repeat()  # batched first: no batch spans two epochs
                    .map(lambda index: {name: tf.gather(source, index) for name, source in sources.items()})
                    .prefetch(2))
         iterator = v1.data.make_initializable_iterator(dataset)

@@ -20,6 +20,7 @@ from typing import Self
 import numpy as np
 import tensorflow as tf
 from google.protobuf import message, text_format
+from tensorflow.python.util import deprecation
 
 from graphkit import signatures as names
 from graphkit.errors import SavedModelError
@@ -215,7 +216,7 @@ def load_saved_model(export_dir: str, tags: Sequence[str] = names.DEFAULT_TAGS,
                   for key, sig in matching[0].signature_def.items()}
     session = v1.Session(graph=tf.Graph(), config=config)
     try:
-        with session.graph.as_default():
+        with session.graph.as_default(), deprecation.silence():
             v1.saved_model.loader.load(session, list(tags), export_dir)
     except (tf.errors.OpError, OSError, ValueError, RuntimeError) as err:
         session.close()

@@ -159,8 +159,8 @@ class ModelSession:
 
         Args:
           arrays: name -> [examples, ...] for every model input and target.
-          input_mode: "pipeline" feeds the arrays once per epoch into the model's
-            in-graph tf.data iterator; "feed" slices batches in Python.
+          input_mode: "pipeline" feeds the arrays once into the model's in-graph
+            tf.data iterator; "feed" slices batches in Python.
         Returns:
           one EpochResult per epoch trained now.
         """
@@ -175,18 +175,21 @@ class ModelSession:
         feed_dict = check_feeds(self.model.feedable, arrays)
         arrays = {name: feed_dict[self.model.feedable[name]] for name in arrays}
         count = example_count(arrays)
+        if self.epoch >= epochs:
+            return []
         rng = np.random.default_rng(seed)
+        make_epochs = self._pipeline_epochs if input_mode == "pipeline" else self._feed_epochs
+        run_epoch = make_epochs(arrays, count, batch_size, shuffle, rng)
         results = []
         while self.epoch < epochs:
-            epoch_step = self._pipeline_epoch if input_mode == "pipeline" else self._feed_epoch
             start = time.perf_counter()
-            steps, loss = epoch_step(arrays, count, batch_size, shuffle, rng, progress)
-            loss = float(loss)
+            with self._progress(count, progress) as bar:
+                steps, loss = run_epoch(bar)
             seconds = time.perf_counter() - start
             self.epoch += 1
-            result = EpochResult(self.epoch, steps, loss, seconds, count / seconds)
+            result = EpochResult(self.epoch, steps, float(loss), seconds, count / seconds)
             results.append(result)
-            self._log_scalars({"loss": loss, "examples_per_s": result.examples_per_s})
+            self._log_scalars({"loss": result.loss, "examples_per_s": result.examples_per_s})
             self.save()
         return results
 
@@ -195,49 +198,54 @@ class ModelSession:
         return tqdm(total=total, unit="ex", unit_scale=True, disable=None if enabled else True,
                     desc=f"epoch {self.epoch + 1}", leave=False)
 
-    def _pipeline_epoch(self, arrays, count, batch_size, shuffle, rng, progress):
+    def _step_function(self):
+        """One training step as a callable returning the loss; skips Session.run's
+        per-call fetch/feed bookkeeping. Feeds `training=True` and `feeds`."""
+        flags = [] if self.model.training is None else [self.model.training]
+        return self.session.make_callable((self.model.train_op, self.model.loss), flags), [True] * len(flags)
+
+    def _pipeline_epochs(self, arrays, count, batch_size, shuffle, rng):
+        """Feeds the arrays into the in-graph iterator once; returns a function
+        that runs one epoch (ceil(count / batch_size) steps) from it."""
         pipeline = self.model.pipeline
         init_feed = {pipeline.sources[name]: arrays[name] for name in pipeline.sources}
         init_feed[pipeline.batch_size] = batch_size
         init_feed[pipeline.shuffle_buffer] = count if shuffle else 1
         init_feed[pipeline.shuffle_seed] = int(rng.integers(2**62))
         self.session.run(pipeline.initializer, init_feed)
-        # A callable skips Session.run's per-call fetch/feed bookkeeping.
-        flags = [] if self.model.training is None else [self.model.training]
-        step = self.session.make_callable((self.model.train_op, self.model.loss), flags)
-        flag_values = [True] * len(flags)
-        total_loss, steps = 0.0, 0
-        with self._progress(count, progress) as bar:
-            while True:
-                try:
-                    _, loss = step(*flag_values)
-                except tf.errors.OutOfRangeError:
-                    break
-                total_loss += loss
-                steps += 1
-                if progress and steps % 50 == 0:
-                    bar.update(min(50 * batch_size, count - bar.n))
-                    bar.set_postfix(loss=f"{total_loss / steps:.4f}")
-        return steps, total_loss / max(steps, 1)
+        step, flag_values = self._step_function()
+        steps_per_epoch = -(-count // batch_size)
 
-    def _feed_epoch(self, arrays, count, batch_size, shuffle, rng, progress):
-        order = rng.permutation(count) if shuffle else np.arange(count)
+        def run_epoch(bar):
+            total_loss = 0.0
+            for index in range(1, steps_per_epoch + 1):
+                total_loss += step(*flag_values)[1]
+                if index % 50 == 0 or index == steps_per_epoch:
+                    bar.update(min(index * batch_size, count) - bar.n)
+                    bar.set_postfix(loss=f"{total_loss / index:.4f}", refresh=False)
+            return steps_per_epoch, total_loss / steps_per_epoch
+
+        return run_epoch
+
+    def _feed_epochs(self, arrays, count, batch_size, shuffle, rng):
+        """Returns a function that runs one epoch, slicing batches in Python."""
         placeholders = self.model.feedable
         fetches = (self.model.train_op, self.model.loss)
-        total_loss, steps = 0.0, 0
-        with self._progress(count, progress) as bar:
+
+        def run_epoch(bar):
+            order = rng.permutation(count) if shuffle else np.arange(count)
+            total_loss, steps = 0.0, 0
             for start in range(0, count, batch_size):
                 index = order[start:start + batch_size]
                 feed = {placeholders[name]: array[index] for name, array in arrays.items()}
                 if self.model.training is not None:
                     feed[self.model.training] = True
-                _, loss = self.session.run(fetches, feed)
-                total_loss += loss
+                total_loss += self.session.run(fetches, feed)[1]
                 steps += 1
                 bar.update(len(index))
-                if steps % 50 == 0:
-                    bar.set_postfix(loss=f"{total_loss / steps:.4f}")
-        return steps, total_loss / max(steps, 1)
+            return steps, total_loss / steps
+
+        return run_epoch
 
     def evaluate(self, arrays: Mapping[str, np.ndarray], batch_size: int = 1000) -> dict[str, float]:
         """Mean loss and metrics over `arrays`, weighting each batch by its size."""

@@ -130,7 +130,8 @@ class TraceSummary:
       average_parallelism: busy_us / wall_us, the mean number of ops running.
       max_concurrency: most ops running at one instant.
       critical_path: op names of the chain the step actually waited on, first to
-        last: from the last op to finish, back through the input that finished last.
+        last: from the last op to finish, back through whatever it waited for
+        last, an input or a free thread (see `critical_path`).
       critical_path_busy_us: summed durations of those ops (the rest of the wall
         time on that chain is executor overhead and waiting).
       devices: DeviceTotals per device, sorted by device name.
@@ -176,7 +177,8 @@ def parse_step_stats(step_stats, run: int = 0) -> StepTrace:
                         stats.node_name, op, inputs))
             for used in stats.memory:
                 records = memory_events.setdefault(used.allocator_name, [])
-                records.extend((record.alloc_micros, record.alloc_bytes) for record in used.allocation_records)
+                records.extend((record.alloc_micros, record.alloc_bytes)
+                               for record in used.allocation_records)
     if not raw:
         raise TraceError("step_stats: holds no executed op; was the run made with "
                          "RunOptions(trace_level=FULL_TRACE)?")
@@ -207,18 +209,23 @@ def _assign_lanes(raw, run: int) -> tuple[tuple[OpInterval, ...], tuple[Lane, ..
         for thread in threads:
             slot_ends: list[int] = []
             slot_lanes: list[int] = []
-            mine = sorted((item for item in on_device if item[1] == thread), key=lambda item: (item[2], -item[3]))
+            mine = sorted((item for item in on_device if item[1] == thread),
+                          key=lambda item: (item[2], -item[3]))
             for _, _, start, end, name, op, inputs in mine:
                 slot = next((i for i, last_end in enumerate(slot_ends) if last_end <= start), None)
                 if slot is None:
                     slot = len(slot_ends)
                     slot_ends.append(end)
                     slot_lanes.append(device_lanes)
-                    label = f"thread {thread}" + (f"/{slot}" if slot else "") if threads_recorded else f"lane {slot}"
+                    if threads_recorded:
+                        label = f"thread {thread}" + (f"/{slot}" if slot else "")
+                    else:
+                        label = f"lane {slot}"
                     lanes.append(Lane(device, thread, device_lanes, label))
                     device_lanes += 1
                 slot_ends[slot] = end
-                intervals.append(OpInterval(name, op, device, thread, slot_lanes[slot], start, end, inputs, run))
+                intervals.append(OpInterval(name, op, device, thread, slot_lanes[slot],
+                                            start, end, inputs, run))
     intervals.sort(key=lambda interval: (interval.start_us, interval.device, interval.lane, interval.name))
     return tuple(intervals), tuple(lanes)
 
@@ -263,18 +270,32 @@ def summarize(trace: StepTrace) -> TraceSummary:
 def critical_path(trace: StepTrace) -> tuple[OpInterval, ...]:
     """The chain of ops the step waited on, first to last.
 
-    Starts at the op that finished last and walks back, each time to the input
-    (among the ops of this trace) that finished last: the one that let it start.
+    Starts at the op that finished last and walks back. Each op waited either
+    for its input that finished last (a dataflow edge) or, when the op before
+    it on its lane finished later still, for that op to free the thread (a
+    scheduling edge); the walk follows whichever ended later, inputs winning
+    ties. So the path accounts for the step's wall time, thread waits included.
     """
     by_name = {interval.name: interval for interval in trace.intervals}
+    previous_on_lane = {}
+    lane_last: dict[tuple[str, int], OpInterval] = {}
+    for interval in sorted(trace.intervals, key=lambda i: (i.start_us, -i.end_us)):
+        key = (interval.device, interval.lane)
+        previous_on_lane[interval.name] = lane_last.get(key)
+        lane_last[key] = interval
     current = max(trace.intervals, key=lambda interval: (interval.end_us, interval.start_us))
     path = [current]
     seen = {current.name}
     while True:
         inputs = [by_name[name] for name in current.inputs if name in by_name and name not in seen]
-        if not inputs:
+        waited_for = max(inputs, key=lambda interval: (interval.end_us, interval.start_us), default=None)
+        before = previous_on_lane[current.name]
+        if before is not None and before.name not in seen and (
+                waited_for is None or before.end_us > waited_for.end_us):
+            waited_for = before
+        if waited_for is None:
             break
-        current = max(inputs, key=lambda interval: (interval.end_us, interval.start_us))
+        current = waited_for
         seen.add(current.name)
         path.append(current)
     return tuple(reversed(path))
@@ -295,13 +316,16 @@ def format_summary(summary: TraceSummary) -> str:
     """A readable multi-line report of a TraceSummary."""
     lines = [
         (f"wall: {summary.wall_us / 1000:.3f} ms  busy: {summary.busy_us / 1000:.3f} ms  "
-        f"average parallelism: {summary.average_parallelism:.3f}  max concurrency: {summary.max_concurrency}"),
-        f"critical path taken ({len(summary.critical_path)} ops, {summary.critical_path_busy_us / 1000:.3f} ms "
-        f"busy): " + " -> ".join(_abbreviate(summary.critical_path)),
+         f"average parallelism: {summary.average_parallelism:.3f}  "
+         f"max concurrency: {summary.max_concurrency}"),
+        (f"critical path taken ({len(summary.critical_path)} ops, "
+         f"{summary.critical_path_busy_us / 1000:.3f} ms busy): "
+         + " -> ".join(_abbreviate(summary.critical_path))),
         f"{'device':<48} {'ops':>5} {'busy ms':>9} {'lanes':>5}",
     ]
     for device in summary.devices:
-        lines.append(f"{device.device:<48} {device.op_count:>5} {device.busy_us / 1000:>9.3f} {device.lanes:>5}")
+        lines.append(f"{device.device:<48} {device.op_count:>5} {device.busy_us / 1000:>9.3f} "
+                     f"{device.lanes:>5}")
     return "\n".join(lines)
 
 
@@ -352,10 +376,20 @@ def run_traced(session, fetches: Sequence, feed_dict: Mapping | None = None, run
                         run_metadata=run_metadata if traced else None)
         except (tf.errors.InvalidArgumentError, tf.errors.FailedPreconditionError) as err:
             raise TraceError(f"Session.run of {[f.name for f in resolved_fetches]}: "
-                             f"{err.message.splitlines()[0]}") from err
+                             f"{error_line(err.message)}") from err
         if traced:
             collected.append(run_metadata)
     return tuple(collected)
+
+
+def error_line(message: str) -> str:
+    """The informative line of a TensorFlow runtime error ("Could not find variable w...")."""
+    boilerplate = ("Graph execution error", "Detected at node", "Node:", "[[", "File ")
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    node_lines = [index for index, line in enumerate(lines) if line.startswith("Node:")]
+    after_node = lines[node_lines[-1] + 1:] if node_lines else lines  # the stack trace comes before
+    useful = [line for line in after_node if not line.startswith(boilerplate)]
+    return (useful or lines or ["unknown error"])[0]
 
 
 def _resolve_fetch(graph, fetch):

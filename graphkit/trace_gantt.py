@@ -36,7 +36,7 @@ def gantt_svg(trace: StepTrace, width: int = 1200) -> str:
     holding a <text> label and one <rect class="op"> per op.
     """
     start, wall = trace.start_us, max(trace.wall_us, 1)
-    plot_width = width - LABEL_WIDTH - 10
+    plot_width = width - LABEL_WIDTH - 40  # room for the last tick label
     height = AXIS_HEIGHT + ROW_HEIGHT * len(trace.lanes) + 10
 
     def x_of(time_us: int) -> float:
@@ -60,7 +60,8 @@ def gantt_svg(trace: StepTrace, width: int = 1200) -> str:
         y = AXIS_HEIGHT + row * ROW_HEIGHT
         short_device = lane.device.split("/")[-1] if "/" in lane.device else lane.device
         parts.append(f'<g class="lane" data-device={quoteattr(lane.device)} data-lane="{lane.lane}">')
-        parts.append(f'<text x="4" y="{y + ROW_HEIGHT * 0.65:.1f}">{escape(short_device)} {escape(lane.label)}</text>')
+        parts.append(f'<text x="4" y="{y + ROW_HEIGHT * 0.65:.1f}">'
+                     f"{escape(short_device)} {escape(lane.label)}</text>")
         for interval in trace.intervals:
             if interval.device != lane.device or interval.lane != lane.lane:
                 continue

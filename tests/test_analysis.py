@@ -66,6 +66,31 @@ def test_fetches_prune_unrelated_ops():
     assert analysis.sink_ops(hand_graph({"a": [], "b": ["a"], "c": []})) == ["b", "c"]
 
 
+def test_feeds_cut_what_they_depend_on():
+    graph_def = hand_graph({"source": [], "expensive": ["source"], "x": ["expensive"], "y": ["x"]})
+    graph_def.node[2].op = "PlaceholderWithDefault"
+    report = analysis.work_span(graph_def, ["y"], ["x:0"])
+    assert report.levels == (("x",), ("y",))
+    pruned = analysis.prune(graph_def, ["y"], ["x"])
+    assert [(node.name, node.op, list(node.input)) for node in pruned.node] == [
+        ("x", "Placeholder", []), ("y", "NoOp", ["x"])]
+    assert graph_def.node[2].op == "PlaceholderWithDefault"  # the input is not modified
+    with pytest.raises(AnalysisError, match="feed 'ghost'"):
+        analysis.work_span(graph_def, ["y"], ["ghost"])
+
+
+def test_grappler_sees_fed_defaults_as_placeholders():
+    graph = tf.Graph()
+    with graph.as_default():
+        source = v1.placeholder(tf.float32, [4, 4], name="source")
+        x = v1.placeholder_with_default(tf.matmul(source, source, name="default"), [4, 4], name="x")
+        tf.nn.relu(x, name="y")
+    graph_def = graph.as_graph_def()
+    optimized = analysis.grappler_optimized(graph_def, ["y"], feeds=["x:0"])
+    assert {node.name for node in optimized.node} == {"x", "y"}
+    assert "default" in {node.name for node in analysis.grappler_optimized(graph_def, ["y"]).node}
+
+
 def test_while_loop_back_edge_is_not_a_cycle():
     graph_def = hand_graph({"enter": [], "merge": ["enter", "next"], "switch": ["merge"],
                             "body": ["switch:1"], "next": ["body"], "exit": ["switch"]})
@@ -178,7 +203,7 @@ def test_cli_analyze_prints_report_and_json(graph_file, capsys):
     assert "as written" in text and "work/span" in text
     assert cli_main(["analyze", graph_file, "--optimized", "--json", "--fetch", "out", "--workers", "2"]) == 0
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert figures["graph_form"] == analysis.GRAPH_OPTIMIZED
+    assert figures["graph_form"] == analysis.GRAPH_OPTIMIZED and figures["feeds"] == []
     assert figures["speedup_bound"]["2"] == pytest.approx(min(2, figures["work"] / figures["span"]))
 
 

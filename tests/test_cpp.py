@@ -5,6 +5,7 @@ compares its outputs with `run_signature` in Python; every bad input is tried
 against the program (exit code 2, one line on stderr, no crash).
 """
 
+import json
 import os
 import re
 import shutil
@@ -65,7 +66,8 @@ def test_cpp_constants_repeat_python_constants():
     header = (cpp_build.CPP_SOURCE_DIR / "include" / "graphkit" / "constants.h").read_text()
     cpp = dict(re.findall(r'constexpr char (k\w+)\[\] = "([^"]*)";', header))
     python = {"kServingTag": names.SERVING_TAG, "kTrainingTag": names.TRAINING_TAG,
-              "kDefaultSignatureKey": names.DEFAULT_SIGNATURE_KEY, "kPredictMethodName": names.PREDICT_METHOD_NAME,
+              "kDefaultSignatureKey": names.DEFAULT_SIGNATURE_KEY,
+              "kPredictMethodName": names.PREDICT_METHOD_NAME,
               "kSavedModelFilenamePb": names.SAVED_MODEL_FILENAME_PB,
               "kSavedModelFilenamePbtxt": names.SAVED_MODEL_FILENAME_PBTXT,
               "kVariablesDirectory": names.VARIABLES_DIRECTORY, "kAssetsDirectory": names.ASSETS_DIRECTORY,
@@ -83,8 +85,9 @@ def test_list_shows_what_inspect_reads(binary, lookup):
     expected = []
     for signature in record.signatures:
         for role, tensors in (("inputs", signature.inputs), ("outputs", signature.outputs)):
-            expected += [(role, t.key, t.dtype, "[" + ",".join("?" if d is None else str(d) for d in t.shape) + "]",
-                          t.name) for t in tensors]
+            for t in tensors:
+                dims = ",".join("?" if d is None else str(d) for d in t.shape)
+                expected.append((role, t.key, t.dtype, f"[{dims}]", t.name))
     assert listed == expected
     assert re.findall(r"signature '(\w+)'", result.stdout) == [LOOKUP_SIGNATURE, names.DEFAULT_SIGNATURE_KEY]
     assert f"assets: {names.VOCABULARY_ASSET}" in result.stdout
@@ -94,12 +97,16 @@ def test_hello_outputs_equal_python(binary, hello):
     path, images = hello
     comparison = compare_cpp_python(path, {"x": images}, binary=binary)
     assert set(comparison.cpp) == {"logits", "probabilities"}
-    assert comparison.cpp["probabilities"].shape == (8, 10) and comparison.cpp["probabilities"].dtype == np.float32
+    probabilities = comparison.cpp["probabilities"]
+    assert probabilities.shape == (8, 10) and probabilities.dtype == np.float32
     assert comparison.max_abs_diff <= 1e-6
     np.testing.assert_array_equal(comparison.cpp["probabilities"].argmax(1),
                                   comparison.python["probabilities"].argmax(1))
-    table = format_comparison(comparison)
-    assert "max |C++ - Python|" in table and len(table.splitlines()) >= 10
+    table = format_comparison(comparison, class_names=[f"class {i}" for i in range(10)])
+    assert "max |C++ - Python|" in table and len(table.splitlines()) == 2 * (2 + len(images))
+    first_row = table.splitlines()[2].split()
+    predicted = f"class {comparison.python['logits'][0].argmax()}"
+    assert " ".join(first_row[1:3]) == predicted and " ".join(first_row[4:6]) == predicted
 
 
 def test_printed_outputs_and_latency(binary, hello, tmp_path):
@@ -140,7 +147,8 @@ def test_raw_string_inputs(binary, lookup):
     result = run_program(binary, lookup, "--signature", LOOKUP_SIGNATURE, "--text", "words=fish",
                          "--text", "words=ant", "--text", "words=cat")
     assert result.returncode == 0, result.stderr
-    assert f"ids int64 [3]: {VOCABULARY.index('fish')} {len(VOCABULARY)} {VOCABULARY.index('cat')}" in result.stdout
+    expected_ids = f"{VOCABULARY.index('fish')} {len(VOCABULARY)} {VOCABULARY.index('cat')}"
+    assert f"ids int64 [3]: {expected_ids}" in result.stdout
     unicode_words = np.array(["d\u00f6g", "dog"])  # numpy 'U' strings go in as UTF-8
     out = run_cpp(lookup, {"words": unicode_words, "shift": np.zeros(2, np.int32)}, binary=binary)
     assert list(out.outputs["upper"]) == ["D\u00f6G".encode(), b"DOG"]
@@ -149,8 +157,11 @@ def test_raw_string_inputs(binary, lookup):
 
 # -- bad input: the program ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def bad_files(tmp_path_factory):
+def bad_files(tmp_path_factory, hello):
     directory = tmp_path_factory.mktemp("bad")
+    shutil.copytree(hello[0], directory / "bad_variables")
+    data_file = next((directory / "bad_variables" / names.VARIABLES_DIRECTORY).glob("variables.data-*"))
+    data_file.write_bytes(data_file.read_bytes()[:100])
     np.save(directory / "x.npy", np.zeros((1, 28, 28), np.float32))
     np.save(directory / "x64.npy", np.zeros((1, 28, 28), np.float64))
     np.save(directory / "x_shape.npy", np.zeros((1, 28, 27), np.float32))
@@ -167,6 +178,7 @@ BAD_RUNS = [
     (["{missing}", "--list"], "SavedModel directory does not exist"),
     (["{bad}/empty_model", "--list"], "no saved_model.pb in the directory"),
     (["{bad}/corrupt_model", "--list"], "corrupt SavedModel file"),
+    (["{bad}/bad_variables", "--list"], "bad_variables: cannot load SavedModel: "),
     (["{hello}", "--tags", "serve,gpu", "--list"], "no MetaGraph with tag set 'serve,gpu'; known: 'serve'"),
     (["{hello}", "--signature", "classify", "--input", "x={bad}/x.npy"],
      "no signature 'classify'; known: serving_default"),
@@ -177,9 +189,11 @@ BAD_RUNS = [
     (["{hello}", "--input", "x={bad}/truncated.npy"], "truncated .npy data"),
     (["{hello}", "--input", "x={bad}/not_npy.npy"], "not a .npy file"),
     (["{hello}", "--input", "x={bad}/absent.npy"], "cannot open .npy file"),
-    (["{hello}", "--input", "x={bad}/x.npy", "--output", "classes"], "no output 'classes'; known: logits, probabilities"),
+    (["{hello}", "--input", "x={bad}/x.npy", "--output", "classes"],
+     "no output 'classes'; known: logits, probabilities"),
     (["{hello}", "--repeat", "zero"], "--repeat: expected an integer >= 1, got 'zero'"),
-    (["{lookup}", "--text", "words=a", "--text", "shift=1"], "input 'shift': expected dtype int32, got string"),
+    (["{lookup}", "--text", "words=a", "--text", "shift=1"],
+     "input 'shift': expected dtype int32, got string"),
 ]
 
 
@@ -193,10 +207,13 @@ def test_bad_input_is_one_line_and_exit_2(binary, hello, lookup, bad_files, args
     assert lines[0].startswith("graphkit-run: error: ") and message in lines[0]
 
 
+DEFAULT = names.DEFAULT_SIGNATURE_KEY
+
+
 @pytest.mark.parametrize("inputs, signature, message", [
-    ({"y": np.zeros((1, 28, 28), np.float32)}, names.DEFAULT_SIGNATURE_KEY, "no input 'y'"),
-    ({"x": np.zeros((1, 28, 28), np.float64)}, names.DEFAULT_SIGNATURE_KEY, "expected dtype float32, got float64"),
-    ({"x": np.zeros((2, 28, 27), np.float32)}, names.DEFAULT_SIGNATURE_KEY, "expected shape [?,28,28], got [2,28,27]"),
+    ({"y": np.zeros((1, 28, 28), np.float32)}, DEFAULT, "no input 'y'"),
+    ({"x": np.zeros((1, 28, 28), np.float64)}, DEFAULT, "expected dtype float32, got float64"),
+    ({"x": np.zeros((2, 28, 27), np.float32)}, DEFAULT, "expected shape [?,28,28], got [2,28,27]"),
     ({"x": np.zeros((1, 28, 28), np.float32)}, "classify", "no signature 'classify'"),
 ])
 def test_run_cpp_raises_saved_model_error(binary, hello, inputs, signature, message):
@@ -239,3 +256,37 @@ def test_missing_compiler_is_a_build_error(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda tool: None)
     with pytest.raises(BuildError, match="cmake: not found on PATH"):
         build_cpp(force=True)
+
+
+# -- example and benchmark ---------------------------------------------------------------------------
+def _load_script(relative_path: str):
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), os.pardir, relative_path)
+    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3].replace(".", "_"), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_runs_in_cpp_and_matches_python(binary, tmp_path, capsys):
+    example = _load_script("examples/07_saved_model_cpp.py")
+    assert example.main(["--quick", "--json", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    figures = json.loads(out.strip().splitlines()[-1])
+    assert figures["max_abs_diff"] <= 1e-6 and figures["classes_agree"] is True
+    assert figures["export_dir"] == str(tmp_path / "saved_model")
+    assert (tmp_path / "saved_model" / names.ASSETS_DIRECTORY / names.LABELS_ASSET).is_file()
+    assert "probabilities: float32 [8, 10]" in out
+
+
+def test_benchmark_reports_both_sides(binary, hello, capsys):
+    benchmark = _load_script("benchmarks/cpp_vs_python_latency.py")
+    assert benchmark.main(["--saved-model", hello[0], "--repeat", "20", "--rounds", "1", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("cpp_p50_us", "python_p50_us", "ratio", "cpp_peak_rss_mb", "python_peak_rss_mb"):
+        assert figures[key] > 0, key
+    assert figures["ratio"] == pytest.approx(figures["cpp_p50_us"] / figures["python_p50_us"])
+    assert figures["max_abs_diff"] <= 1e-6
+    assert figures["cpp_p50_us"] <= figures["cpp_p99_us"]
+    assert figures["python_p50_us"] <= figures["python_p99_us"]

@@ -13,15 +13,21 @@ from tensorflow.python.framework import op_def_registry
 
 from graphkit import layers, losses
 from graphkit.errors import RenderError, SavedModelError
-from graphkit.graphio import (KIND_GRAPH, KIND_GRAPH_DEF, KIND_META_GRAPH, KIND_MODEL, KIND_SAVED_MODEL,
-                              load_graph)
+from graphkit.graphio import (
+    KIND_GRAPH,
+    KIND_GRAPH_DEF,
+    KIND_META_GRAPH,
+    KIND_MODEL,
+    KIND_SAVED_MODEL,
+    load_graph,
+)
 from graphkit.model import GraphModel
 
 v1 = tf.compat.v1
 
 
 def build_training_model() -> GraphModel:
-    """x [?,4] -> model/hidden (dense 8, relu) -> model/check + control-gated identity -> model/logits (dense 3).
+    """x [?,4] -> model/hidden (dense 8, relu) -> control-gated model/gated -> model/logits (dense 3).
 
     Trained with Adam (so gradients, optimizer slots and initializers exist) and
     with a Saver (save/restore ops).
@@ -68,9 +74,10 @@ def write_sources(directory: str) -> dict:
         v1.train.export_meta_graph(filename=paths["meta"])
         builder = v1.saved_model.Builder(paths["saved_model"])
         predict = v1.saved_model.signature_def_utils.predict_signature_def
+        x = {"x": model.inputs["x"]}
         signatures = {
-            "serving_default": predict({"x": model.inputs["x"]}, {"probabilities": model.outputs["probabilities"]}),
-            "logits": predict({"x": model.inputs["x"]}, {"logits": model.outputs["logits"]}),
+            "serving_default": predict(x, {"probabilities": model.outputs["probabilities"]}),
+            "logits": predict(x, {"logits": model.outputs["logits"]}),
         }
         with v1.Session(graph=model.graph) as session:
             session.run(v1.global_variables_initializer())
@@ -169,7 +176,8 @@ def test_unknown_tag_set_lists_the_available_ones(sources):
 
 
 def test_unknown_signature_lists_the_available_ones(sources):
-    with pytest.raises(SavedModelError, match="no signature 'predict'; available signatures: logits, serving_default"):
+    with pytest.raises(SavedModelError,
+                       match="no signature 'predict'; available signatures: logits, serving_default"):
         load_graph(sources["saved_model"], signature="predict")
 
 
@@ -195,5 +203,6 @@ def test_file_that_is_not_a_graph(tmp_path, name, data):
 def test_missing_path_and_wrong_type(tmp_path):
     with pytest.raises(RenderError, match="no such file or directory"):
         load_graph(str(tmp_path / "nothing.pb"))
-    with pytest.raises(RenderError, match="expected a GraphModel, tf.Graph, GraphDef, MetaGraphDef or path, got int"):
+    with pytest.raises(RenderError,
+                       match="expected a GraphModel, tf.Graph, GraphDef, MetaGraphDef or path, got int"):
         load_graph(42)

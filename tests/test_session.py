@@ -151,21 +151,17 @@ def test_pipeline_visits_every_example_once_per_epoch_in_a_new_order():
         pipeline = make_pipeline({"x": ([2], tf.float32), "labels": ([], tf.int32)}, seed=3)
     x = np.stack([np.arange(100), -np.arange(100)], 1).astype(np.float32)
     labels = np.arange(100, dtype=np.int32)
-    orders = []
     with v1.Session(graph=graph) as session:
-        for seed in (1, 2):
-            session.run(pipeline.initializer, {pipeline.sources["x"]: x, pipeline.sources["labels"]: labels,
-                                               pipeline.batch_size: 32, pipeline.shuffle_buffer: 100,
-                                               pipeline.shuffle_seed: seed})
-            batches = []
-            while True:
-                try:
-                    batches.append(session.run(pipeline.next))
-                except tf.errors.OutOfRangeError:
-                    break
-            assert [len(b["labels"]) for b in batches] == [32, 32, 32, 4]
-            order = np.concatenate([b["labels"] for b in batches])
-            np.testing.assert_array_equal(np.concatenate([b["x"] for b in batches])[:, 0], order)  # rows stay whole
-            assert sorted(order) == list(range(100))
-            orders.append(order)
-    assert not np.array_equal(orders[0], orders[1])
+        session.run(pipeline.initializer, {pipeline.sources["x"]: x, pipeline.sources["labels"]: labels,
+                                           pipeline.batch_size: 32, pipeline.shuffle_buffer: 100,
+                                           pipeline.shuffle_seed: 5})
+        epochs = [[session.run(pipeline.next) for _ in range(4)] for _ in range(2)]
+    orders = []
+    for batches in epochs:
+        assert [len(b["labels"]) for b in batches] == [32, 32, 32, 4]  # no batch spans two epochs
+        order = np.concatenate([b["labels"] for b in batches])
+        rows = np.concatenate([b["x"] for b in batches])
+        np.testing.assert_array_equal(rows[:, 0], order)  # rows stay whole
+        assert sorted(order) == list(range(100))
+        orders.append(order)
+    assert not np.array_equal(orders[0], orders[1])  # reshuffled each epoch

@@ -77,8 +77,20 @@ def test_hand_built_step_stats_give_exact_figures():
     cpu, other = summary.devices
     assert (cpu.device, cpu.op_count, cpu.busy_us, cpu.lanes) == (CPU, 4, 45, 2)
     assert (other.op_count, other.busy_us, other.lanes, other.start_us, other.end_us) == (2, 9, 2, 1002, 1010)
-    assert [(sample.time_us, sample.bytes) for sample in step.memory] == [(1001, 400), (1012, 500), (1029, 400)]
+    samples = [(sample.time_us, sample.bytes) for sample in step.memory]
+    assert samples == [(1001, 400), (1012, 500), (1029, 400)]
     assert "average parallelism: 1.543" in trace.format_summary(summary)
+
+
+def test_critical_path_follows_a_wait_for_the_thread():
+    step_stats = step_stats_pb2.StepStats()
+    cpu = step_stats.dev_stats.add(device=CPU)
+    add_op(cpu, "x", "Const", 100, 10)
+    add_op(cpu, "y", "Const", 110, 10)  # unrelated to z, but held the only thread
+    add_op(cpu, "z", "Neg", 120, 5, ["x"])
+    summary = trace.summarize(trace.parse_step_stats(step_stats))
+    assert summary.critical_path == ("x", "y", "z")
+    assert summary.critical_path_busy_us == summary.wall_us == 25 and summary.max_concurrency == 1
 
 
 def test_missing_step_stats_raise():
@@ -222,8 +234,8 @@ def test_run_traced_rejects_bad_fetches_and_feeds():
             trace.run_traced(session, ["out:0"], {"ghost:0": np.ones((64, 64), np.float32)})
         with pytest.raises(TraceError, match=r"feed 'x:0'.*expected shape"):
             trace.run_traced(session, ["out:0"], {"x:0": np.ones((3, 64), np.float32)})
-        with pytest.raises(TraceError, match="x"):
-            trace.run_traced(session, ["out:0"], {})  # the placeholder is not fed
+        with pytest.raises(TraceError, match="You must feed a value for placeholder tensor 'x'"):
+            trace.run_traced(session, ["out:0"], {})
         with pytest.raises(TraceError, match="runs"):
             trace.run_traced(session, ["out:0"], {"x:0": np.ones((64, 64), np.float32)}, runs=0)
         other = tf.Graph()
@@ -258,6 +270,21 @@ def test_cli_trace_graph_def_writes_chrome_and_gantt(graph_file, tmp_path, capsy
     assert ET.parse(gantt).getroot().findall(f".//{SVG}g[@class='lane']")
 
 
+def test_cli_trace_initialises_variables_of_a_graph_def(tmp_path, capsys):
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 3], name="x")
+        weights = v1.get_variable("w", [3, 2])
+        tf.matmul(x, weights, name="y")
+    path = write_graph_def(graph.as_graph_def(), str(tmp_path / "variables.pb"))
+    assert cli_main(["trace", path, "--fetch", "y"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Could not find variable w" in err
+    assert cli_main(["trace", path, "--fetch", "y", "--init-variables", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "y" in figures["critical_path"]
+
+
 def test_cli_trace_saved_model(tmp_path, capsys):
     export_dir = str(tmp_path / "saved")
     graph = tf.Graph()
@@ -273,12 +300,17 @@ def test_cli_trace_saved_model(tmp_path, capsys):
     assert "probabilities:0" in out and "average parallelism" in out
     assert cli_main(["trace", export_dir, "--fetch", "probabilities", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["fetches"] == ["probabilities:0"]
+    assert cli_main(["analyze", export_dir, "--json"]) == 0  # the same SavedModel, statically
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (figures["fetches"], figures["feeds"]) == (["probabilities"], ["x"])
+    assert figures["critical_path"][0] in ("x", "w") and figures["critical_path"][-1] == "probabilities"
 
 
 @pytest.mark.parametrize("argv, message", [
     (["trace", "GRAPH", "--fetch", "nope"], "fetch 'nope'"),
     (["trace", "GRAPH"], "--fetch"),
     (["trace", "GRAPH", "--fetch", "y", "--runs", "0"], "--runs"),
+    (["trace", "GRAPH", "--fetch", "y", "--init-variables"], "no <variable>/Assign ops"),
     (["trace", "/nonexistent.pb", "--fetch", "y"], "no such file"),
 ])
 def test_cli_trace_bad_input_exits_2_with_one_line(graph_file, capsys, argv, message):

@@ -20,6 +20,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--fetch", nargs="+", metavar="NAME",
                         help="analyse only what these ops/tensors need (default: the signature's "
                              "outputs, else every op nothing reads)")
+    parser.add_argument("--feed", nargs="+", metavar="NAME",
+                        help="ops/tensors the run feeds: what they depend on is left out (default: "
+                             "the signature's inputs, else none)")
     parser.add_argument("--optimized", action="store_true",
                         help="analyse the graph as Grappler rewrites it before running")
     parser.add_argument("--cost", choices=COSTS, default="unit",
@@ -45,18 +48,20 @@ def run(args) -> int:
     graph_def = loaded.graph_def
     fetches = args.fetch or [spec.op_name for spec in loaded.signature_outputs.values()] \
         or analysis.sink_ops(graph_def)
+    feeds = args.feed or [spec.op_name for spec in loaded.signature_inputs.values()]
     graph_form = analysis.GRAPH_AS_WRITTEN
     if args.optimized:
-        graph_def = analysis.grappler_optimized(graph_def, fetches)
+        graph_def = analysis.grappler_optimized(graph_def, fetches, feeds)
         graph_form = analysis.GRAPH_OPTIMIZED
-    report = analysis.work_span(graph_def, fetches, cost=args.cost, graph_form=graph_form,
+    report = analysis.work_span(graph_def, fetches, feeds, cost=args.cost, graph_form=graph_form,
                                 unknown_dim=args.batch)
     for workers in args.workers:
         report.speedup_bound(workers)  # validates each count before printing anything
     if args.json:
         print(json.dumps({
             "input": args.input, "graph_form": report.graph_form, "cost_model": report.cost_model,
-            "fetches": list(fetches), "ops": report.op_count, "levels": len(report.levels),
+            "fetches": list(fetches), "feeds": list(feeds), "ops": report.op_count,
+            "levels": len(report.levels),
             "widest_level": report.widest_level, "width": report.width, "work": report.work,
             "span": report.span, "work_span": report.parallelism,
             "critical_path": list(report.critical_path),
@@ -64,6 +69,10 @@ def run(args) -> int:
             "brent_speedup": {str(p): report.brent_speedup(p) for p in args.workers},
             "unknown_cost_ops": list(report.unknown_cost_ops)}))
     else:
-        print(f"{args.input}: fetches {', '.join(fetches[:6])}{' ...' if len(fetches) > 6 else ''}")
+        print(f"{args.input}: fetches {_listing(fetches)}; feeds {_listing(feeds) or 'none'}")
         print(analysis.format_report(report, args.workers))
     return 0
+
+
+def _listing(names, most: int = 6) -> str:
+    return ", ".join(names[:most]) + (" ..." if len(names) > most else "")

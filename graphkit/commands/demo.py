@@ -13,7 +13,8 @@ def add_parser(subparsers) -> None:
         "demo", help="train the hand-built hello-world model and write its graph and logs",
         description=__doc__)
     parser.add_argument("--out", default="out", help="output directory (default: out)")
-    parser.add_argument("--dataset", default="fashion-mnist", choices=("fashion-mnist", "mnist"))
+    parser.add_argument("--dataset", default="auto", choices=("auto", "fashion-mnist", "mnist"),
+                        help="auto: Debian's Fashion-MNIST if installed, else MNIST (downloaded)")
     parser.add_argument("--data", default=None, metavar="PATH", help="local .npz file or IDX directory")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)

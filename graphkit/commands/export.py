@@ -37,7 +37,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--input", action="append", default=[], metavar="KEY=TENSOR",
                         help="with --meta: a signature input, e.g. x=x:0 (repeatable)")
     parser.add_argument("--output", action="append", default=[], metavar="KEY=TENSOR",
-                        help="with --meta: a signature output, e.g. probabilities=probabilities:0 (repeatable)")
+                        help="with --meta: a signature output, e.g. probabilities=probabilities:0 "
+                             "(repeatable)")
     parser.add_argument("--asset", action="append", default=[], metavar="FILE",
                         help="extra file to ship in assets/ (repeatable)")
     parser.add_argument("--frozen", action="store_true", help="also write frozen_graph.pb")
@@ -48,9 +49,13 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from graphkit.errors import SavedModelError
+    from graphkit.quiet import import_tensorflow
+
+    import_tensorflow()
 
     if args.model and (args.input or args.output):
-        raise SavedModelError("export: --input/--output name tensors of a --meta graph; --model brings its own")
+        raise SavedModelError("export: --input/--output name tensors of a --meta graph; "
+                              "--model brings its own")
     export = _export_model if args.model else _export_meta
     path, weights = export(args)
     print(f"exported SavedModel to {path} ({weights})")
@@ -93,7 +98,7 @@ def _export_meta(args: argparse.Namespace) -> tuple[str, str]:
         raise SavedModelError(f"{args.meta}: MetaGraph file does not exist")
     if not args.output:
         raise SavedModelError("export --meta: give at least one --output KEY=TENSOR")
-    prefix = args.checkpoint or args.meta[: -len(".meta")] if args.meta.endswith(".meta") else args.checkpoint
+    prefix = args.checkpoint or (args.meta[: -len(".meta")] if args.meta.endswith(".meta") else None)
     if prefix and os.path.isdir(prefix):
         prefix = v1.train.latest_checkpoint(prefix)
     graph = tf.Graph()
@@ -101,7 +106,8 @@ def _export_meta(args: argparse.Namespace) -> tuple[str, str]:
         try:
             saver = v1.train.import_meta_graph(args.meta, clear_devices=True)
         except (OSError, ValueError, KeyError, tf.errors.OpError, message.DecodeError) as err:
-            raise SavedModelError(f"{args.meta}: cannot import MetaGraph: {str(err).splitlines()[0]}") from None
+            first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise SavedModelError(f"{args.meta}: cannot import MetaGraph: {first_line}") from None
         signature = Signature(_named_tensors(graph, "--input", args.input),
                               _named_tensors(graph, "--output", args.output))
     with v1.Session(graph=graph) as session:

@@ -22,6 +22,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from graphkit.quiet import import_tensorflow
+
+    import_tensorflow()
     from graphkit.saved_model import format_saved_model, inspect_saved_model
 
     record = inspect_saved_model(args.export_dir)

@@ -37,7 +37,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--prune-to", metavar="NAME",
                         help="keep only what this op, tensor or signature output depends on")
     parser.add_argument("--show-training-noise", action="store_true",
-                        help="draw gradients, optimizer, initializer and save/restore ops instead of folding them")
+                        help="draw gradients, optimizer, initializer and save/restore ops "
+                             "instead of folding them")
     parser.add_argument("--tags", help="SavedModel tag set, comma separated (default: serve)")
     parser.add_argument("--signature", help="SavedModel signature key (default: serving_default)")
     parser.set_defaults(func=run)

@@ -23,15 +23,20 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--fetch", nargs="+", metavar="NAME",
                         help="ops/tensors to run (a SavedModel also takes signature output keys; "
                              "default there: all signature outputs)")
+    parser.add_argument("--init-variables", action="store_true",
+                        help="GraphDef only: run every variable's initializer (<variable>/Assign) first")
     parser.add_argument("--runs", type=int, default=1, help="traced Session.run calls (default: 1)")
     parser.add_argument("--warmup", type=int, default=1,
                         help="untraced runs first, so the trace shows a steady step (default: 1)")
     parser.add_argument("--batch", type=int, default=1, help="size of unknown input dimensions (default: 1)")
-    parser.add_argument("--inter-op", type=int, default=0, help="inter-op threads (default 0: TensorFlow picks)")
-    parser.add_argument("--intra-op", type=int, default=0, help="intra-op threads (default 0: TensorFlow picks)")
+    parser.add_argument("--inter-op", type=int, default=0,
+                        help="inter-op threads (default 0: TensorFlow picks)")
+    parser.add_argument("--intra-op", type=int, default=0,
+                        help="intra-op threads (default 0: TensorFlow picks)")
     parser.add_argument("--chrome", metavar="OUT.json", help="write all runs as one Chrome trace JSON")
     parser.add_argument("--gantt", metavar="OUT.svg", help="write the last run as an SVG Gantt chart")
-    parser.add_argument("--tags", default="serve", help="SavedModel tag set, comma separated (default: serve)")
+    parser.add_argument("--tags", default="serve",
+                        help="SavedModel tag set, comma separated (default: serve)")
     parser.add_argument("--signature", default="serving_default", help="SavedModel signature key")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -49,8 +54,9 @@ def run(args) -> int:
     from graphkit.trace_chrome import write_chrome_trace
     from graphkit.trace_gantt import write_gantt_svg
 
-    for flag, value, least in (("--runs", args.runs, 1), ("--batch", args.batch, 1), ("--warmup", args.warmup, 0),
-                               ("--inter-op", args.inter_op, 0), ("--intra-op", args.intra_op, 0)):
+    for flag, value, least in (("--runs", args.runs, 1), ("--batch", args.batch, 1),
+                               ("--warmup", args.warmup, 0), ("--inter-op", args.inter_op, 0),
+                               ("--intra-op", args.intra_op, 0)):
         if value < least:
             raise TraceError(f"{flag}: expected an int >= {least}, got {value}")
     if not os.path.exists(args.input):
@@ -152,6 +158,12 @@ def _open_graph_def(args, config, rng):
     graph = tf.Graph()
     with graph.as_default():
         tf.graph_util.import_graph_def(graph_def, name="")
+    session = tf.compat.v1.Session(graph=graph, config=config)
+    if args.init_variables:
+        initializers = variable_initializers(graph_def)
+        if not initializers:
+            raise TraceError(f"{args.input}: --init-variables: the graph has no <variable>/Assign ops")
+        session.run(initializers)
     feeds = {}
     for node in needed.node:
         if node.op != "Placeholder":
@@ -159,4 +171,15 @@ def _open_graph_def(args, config, rng):
         tensor = graph.get_tensor_by_name(f"{node.name}:0")
         shape = None if tensor.shape.rank is None else tensor.shape.as_list()
         feeds[tensor.name] = random_array(rng, tensor.dtype, shape, args.batch, f"placeholder {node.name}")
-    return tf.compat.v1.Session(graph=graph, config=config), list(args.fetch), feeds
+    return session, list(args.fetch), feeds
+
+
+VARIABLE_OPS = ("VarHandleOp", "VariableV2", "Variable")
+
+
+def variable_initializers(graph_def) -> list[str]:
+    """Names of the ops `<variable>/Assign` that tf.compat.v1 variables are initialised by."""
+    variables = {node.name for node in graph_def.node if node.op in VARIABLE_OPS}
+    return [node.name for node in graph_def.node
+            if node.op in ("AssignVariableOp", "Assign") and node.input
+            and node.input[0] in variables and node.name == f"{node.input[0]}/Assign"]

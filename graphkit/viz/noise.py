@@ -35,10 +35,10 @@ _ASSIGN_OPS = frozenset({"Assign", "AssignVariableOp"})
 _CHECKPOINT_OPS = frozenset({"SaveV2", "RestoreV2", "Save", "SaveSlices", "Restore", "RestoreSlice",
                              "MergeV2Checkpoints"})
 _APPLY_OP = re.compile(r"^(Resource)?(Sparse)?Apply[A-Z]")
-_GRADIENTS_SCOPE = re.compile(r"^gradients(_\d+)?$")
+_GRADIENTS_SCOPE = re.compile(r"(?:^|/)gradients(?:_\d+)?/")  # a scope named so, at any level
 _SAVE_SCOPE = re.compile(r"^save(_\d+)?$")
 _INIT_OP = re.compile(r"^init(_\d+)?$")
-_INIT_SCOPES = frozenset({"Initializer", "report_uninitialized_variables"})
+_INIT_SCOPE = re.compile(r"(?:^|/)(?:Initializer|report_uninitialized_variables)/")
 
 
 def training_noise(graph_def: graph_pb2.GraphDef) -> dict[str, str]:
@@ -50,23 +50,22 @@ def training_noise(graph_def: graph_pb2.GraphDef) -> dict[str, str]:
       op name -> group; ops not listed are the model itself.
     """
     nodes = {node.name: node for node in graph_def.node}
-    save_scopes = _save_scopes(graph_def)
     slot_prefixes = tuple(name + "/" for name in _slot_variables(nodes))
     slot_names = frozenset(prefix[:-1] for prefix in slot_prefixes)
     update_prefixes = tuple(scope + "/" for scope in _update_scopes(graph_def))
+    save_prefixes = tuple(scope + "/" for scope in _save_scopes(graph_def))
     groups = {}
     for node in graph_def.node:
-        parts = node.name.split("/")
-        scopes = parts[:-1]
-        if any(_GRADIENTS_SCOPE.match(part) for part in scopes):
-            groups[node.name] = GRADIENTS
-        elif any("/".join(parts[:i]) in save_scopes for i in range(1, len(parts))):
-            groups[node.name] = SAVE_RESTORE
-        elif (node.name in slot_names or node.name.startswith(slot_prefixes)
-              or node.name.startswith(update_prefixes) or _APPLY_OP.match(node.op)):
-            groups[node.name] = OPTIMIZER
-        elif _is_initializer(node, parts, nodes):
-            groups[node.name] = INITIALIZERS
+        name = node.name
+        if _GRADIENTS_SCOPE.search(name):
+            groups[name] = GRADIENTS
+        elif save_prefixes and name.startswith(save_prefixes):
+            groups[name] = SAVE_RESTORE
+        elif (name in slot_names or name.startswith(slot_prefixes)
+              or name.startswith(update_prefixes) or _APPLY_OP.match(node.op)):
+            groups[name] = OPTIMIZER
+        elif _is_initializer(node, nodes):
+            groups[name] = INITIALIZERS
     return groups
 
 
@@ -114,14 +113,15 @@ def _slot_variables(nodes: dict) -> set:
     return slots
 
 
-def _is_initializer(node, parts: list, nodes: dict) -> bool:
-    if any(part in _INIT_SCOPES for part in parts[:-1]):
+def _is_initializer(node, nodes: dict) -> bool:
+    name = node.name
+    if _INIT_SCOPE.search(name):
         return True
-    if len(parts) == 1 and node.op == "NoOp" and _INIT_OP.match(node.name):
-        return bool(node.input) and all(tensor.startswith("^") for tensor in node.input)
-    variable = nodes.get("/".join(parts[:-1]))
-    if variable is not None and variable.op in VARIABLE_OPS and parts[-1] == "Assign":
-        return node.op in _ASSIGN_OPS
-    if len(parts) >= 3 and parts[-2:] == ["IsInitialized", "VarIsInitializedOp"]:
-        return True
-    return False
+    if "/" not in name:
+        return node.op == "NoOp" and bool(_INIT_OP.match(name)) and bool(node.input) and all(
+            tensor.startswith("^") for tensor in node.input)
+    scope, _, last = name.rpartition("/")
+    if last == "Assign" and node.op in _ASSIGN_OPS:
+        variable = nodes.get(scope)
+        return variable is not None and variable.op in VARIABLE_OPS
+    return name.endswith("/IsInitialized/VarIsInitializedOp")

@@ -61,8 +61,8 @@ def run_dot(dot_source: str, fmt: str, dot_binary: Optional[str] = None) -> byte
     except OSError as err:
         raise RenderError(f"Graphviz `dot` ({dot_binary}) cannot run: {err}; {INSTALL_HINT}") from None
     if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RenderError(f"Graphviz `dot` failed ({done.returncode}): {message[0] if message else 'no message'}")
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise RenderError(f"Graphviz `dot` failed ({done.returncode}): {lines[0] if lines else 'no message'}")
     return done.stdout
 
 

@@ -70,9 +70,10 @@ class RenderResult:
                 f"and {self.edges} edges; {', '.join(parts)}")
 
 
-def draw(loaded: LoadedGraph, options: ViewOptions = ViewOptions(),
+def draw(loaded: LoadedGraph, options: Optional[ViewOptions] = None,
          style: Style = DEFAULT_STYLE) -> tuple[GraphView, graphviz.Digraph]:
     """The view and the Digraph of a loaded graph (no file written, no `dot` run)."""
+    options = options or ViewOptions()
     view = build_view(loaded.graph_def, options, loaded.signature_inputs, loaded.signature_outputs)
     return view, to_digraph(view, style)
 
@@ -130,4 +131,5 @@ def render(
         path=output_path, format=fmt, kind=loaded.kind, ops=len(loaded.graph_def.node),
         visible_nodes=view.visible_nodes, edges=len(view.edges), clusters=len(view.clusters),
         depth=view.depth, expanded=view.expanded, accounting=view.accounting,
-        load_s=loaded_at - start, dot_s=dot_at - loaded_at, layout_s=laid_out_at - dot_at if fmt != "dot" else 0.0)
+        load_s=loaded_at - start, dot_s=dot_at - loaded_at,
+        layout_s=laid_out_at - dot_at if fmt != "dot" else 0.0)

@@ -11,7 +11,8 @@ name is also a scope (`dense/kernel` with `dense/kernel/Read/...` below it) is
 the head of that scope, so a collapsed variable scope still reads as the
 variable. With `depth=None` the walk picks the expansion itself: breadth first,
 cheapest scopes first, never a scope headed by an op, while the drawing stays
-within `max_boxes` boxes.
+within `max_boxes` boxes. When even the top level is over budget, top-level
+names that differ only in a number (`block_0` ... `block_63`) become one series box.
 
     view = build_view(loaded.graph_def, ViewOptions(depth=1, hide=("save",)))
     view.accounting.total == len(loaded.graph_def.node)   # every op accounted for
@@ -23,6 +24,7 @@ import collections
 import dataclasses
 import difflib
 import heapq
+import re
 from typing import Mapping, Optional, Sequence
 
 from tensorflow.core.framework import graph_pb2
@@ -49,6 +51,8 @@ BOX_KINDS = (OP, VARIABLE, CONSTANT, PLACEHOLDER, SCOPE, FOLDED, INPUT_PORT, OUT
 FOLDED_PREFIX = "[folded] "
 INPUT_PREFIX = "[input] "
 OUTPUT_PREFIX = "[output] "
+SERIES_PREFIX = "[series] "
+_SERIES_SUFFIX = re.compile(r"_?\d+$")
 CONSTANT_OPS = frozenset({"Const", "HostConst"})
 PLACEHOLDER_OPS = frozenset({"Placeholder", "PlaceholderWithDefault", "PlaceholderV2"})
 _TOOLTIP_OP_TYPES = 5
@@ -324,7 +328,7 @@ class _Walk:
         home = {name: name if name in scopes else _parent(name) for name in active}
         op_count = collections.Counter()
         direct_ops = collections.Counter()
-        for name, scope in home.items():
+        for scope in home.values():
             direct_ops[scope] += 1
             while scope:
                 op_count[scope] += 1
@@ -336,7 +340,19 @@ class _Walk:
         items = {scope: direct_ops[scope] + len(children[scope]) for scope in scopes | {""}}
         return scopes, home, op_count, children, items
 
-    def _expanded(self, scopes: set, op_count, children, items, extra_boxes: int) -> set:
+    def _series(self, active: list, home: dict, children, items, extra_boxes: int) -> dict:
+        """Top-level name -> series box id, for an automatic view whose top level alone is over budget."""
+        if self.options.depth is not None or extra_boxes + items[""] <= self.options.max_boxes:
+            return {}
+        top_names = set(children[""]) | {name for name in active if home[name] == ""}
+        top_names -= {scope.split("/")[0] for scope in self.options.expand}
+        by_key = collections.defaultdict(list)
+        for name in sorted(top_names):
+            by_key[_SERIES_SUFFIX.sub("", name)].append(name)
+        return {name: SERIES_PREFIX + key
+                for key, names in by_key.items() if len(names) > 1 for name in names}
+
+    def _expanded(self, scopes: set, op_count, children, items, extra_boxes: int, series: dict) -> set:
         forced = set()
         for scope in self.options.expand:
             while scope:
@@ -347,13 +363,14 @@ class _Walk:
             return {scope for scope in scopes if _level(scope) <= self.options.depth} | forced
         expanded = set(forced)
         boxes = extra_boxes + items[""] + sum(items[scope] - 1 for scope in forced)
+        boxes -= len(series) - len(set(series.values()))
 
         def priority(scope):
             # Breadth first, and within a level the scopes that cost the fewest new boxes: the
             # model's small layers open before a sprawling input pipeline or optimizer update.
             return (_level(scope), items[scope], scope)
 
-        frontier = [priority(s) for s in children[""] if s not in expanded]
+        frontier = [priority(s) for s in children[""] if s not in expanded and s not in series]
         frontier += [priority(c) for s in forced for c in children[s] if c not in expanded]
         heapq.heapify(frontier)
         while frontier:
@@ -378,12 +395,19 @@ class _Walk:
         scopes, home, op_count, children, items = self._scope_tree(active)
         groups = collections.Counter(folded.values())
         ports = self._port_count(gone)
-        expanded = self._expanded(scopes, op_count, children, items, len(groups) + ports)
+        series = self._series(active, home, children, items, len(groups) + ports)
+        expanded = self._expanded(scopes, op_count, children, items, len(groups) + ports, series)
 
         box_of = {}  # op name -> box id
         collapsed_members = collections.defaultdict(list)
+        series_members = collections.defaultdict(list)
         visible = []
         for name in active:
+            in_series = series.get(name.split("/", 1)[0]) if series else None
+            if in_series is not None:
+                series_members[in_series].append(name)
+                box_of[name] = in_series
+                continue
             collapsed_at = self._collapsed_ancestor(home[name], expanded)
             if collapsed_at is None or op_count[collapsed_at] == 1:
                 visible.append(name)
@@ -396,6 +420,7 @@ class _Walk:
 
         boxes = [self._op_box(name, home, expanded) for name in visible]
         boxes += [self._scope_box(scope, members) for scope, members in collapsed_members.items()]
+        boxes += [self._series_box(box_id, members, series) for box_id, members in series_members.items()]
         boxes += [self._folded_box(group, [n for n, g in folded.items() if g == group]) for group in groups]
         port_boxes, port_edges = self._ports(box_of)
         boxes += port_boxes
@@ -403,10 +428,13 @@ class _Walk:
         clusters = self._clusters(boxes, expanded, op_count)
         accounting = OpAccounting(
             total=len(self.nodes), visible=len(visible),
-            collapsed=sum(len(m) for m in collapsed_members.values()),
+            collapsed=sum(map(len, collapsed_members.values())) + sum(map(len, series_members.values())),
             folded=len(folded), hidden=len(hidden), pruned=len(pruned))
-        depth = self.options.depth if self.options.depth is not None else max(map(_level, expanded), default=0)
-        return GraphView(tuple(boxes), tuple(edges), tuple(clusters), accounting, tuple(sorted(expanded)), depth)
+        depth = self.options.depth
+        if depth is None:
+            depth = max(map(_level, expanded), default=0)
+        return GraphView(tuple(boxes), tuple(edges), tuple(clusters), accounting,
+                         tuple(sorted(expanded)), depth)
 
     @staticmethod
     def _collapsed_ancestor(scope: str, expanded: set) -> Optional[str]:
@@ -450,11 +478,19 @@ class _Walk:
         tooltip = (scope, f"{len(members)} ops (collapsed scope)", _type_summary(types))
         if head is None:
             return Box(scope, SCOPE, scope.rsplit("/", 1)[-1], _parent(scope), len(members), "", "", tooltip)
-        # A scope headed by an op (a variable with its reads, a MatMul with its ReadVariableOp) looks like that op.
+        # A scope headed by an op (a variable and its reads, a MatMul and its ReadVariableOp) looks like it.
         kind = _op_kind(head.op)
         tooltip += self._op_tooltip(head)[1:]
         return Box(scope, kind, scope.rsplit("/", 1)[-1], _parent(scope), len(members), head.op,
                    self._variable_detail(head) if kind == VARIABLE else "", tooltip)
+
+    def _series_box(self, box_id: str, members: list, series: dict) -> Box:
+        tops = sorted((name for name, sid in series.items() if sid == box_id), key=_natural_order)
+        types = collections.Counter(self.by_name[name].op for name in members)
+        tooltip = (f"{len(tops)} top-level names: {', '.join(tops[:8])}{', ...' if len(tops) > 8 else ''}",
+                   f"{len(members)} ops", _type_summary(types))
+        return Box(box_id, SCOPE, f"{tops[0]} … {tops[-1]}", "", len(members), "",
+                   f"{len(tops)} scopes", tooltip)
 
     def _folded_box(self, group: str, members: list) -> Box:
         types = collections.Counter(self.by_name[name].op for name in members)
@@ -485,7 +521,10 @@ class _Walk:
         label = tensor_facts.tensor_label(node, index)
         if label:
             return label
-        shape = "?" if spec.shape is None else "[" + ",".join("?" if d is None else str(d) for d in spec.shape) + "]"
+        if spec.shape is None:
+            shape = "?"
+        else:
+            shape = "[" + ",".join("?" if dim is None else str(dim) for dim in spec.shape) + "]"
         return f"{shape} {spec.dtype}".strip()
 
     def _edges(self, box_of: dict) -> list:
@@ -532,6 +571,11 @@ class _Walk:
                 scope = _parent(scope)
         ordered = sorted(used & expanded, key=lambda path: (_level(path), path))
         return [Cluster(path, _parent(path), path.rsplit("/", 1)[-1], op_count[path]) for path in ordered]
+
+
+def _natural_order(name: str) -> tuple:
+    match = re.search(r"(\d+)$", name)
+    return (name[:match.start()] if match else name, int(match.group(1)) if match else -1)
 
 
 def _type_summary(types: collections.Counter) -> str:

@@ -38,7 +38,7 @@ constexpr char kUsage[] =
     "  --output-dir D  write each output to D/K.npy instead of printing it\n"
     "  --repeat N      run N timed steps and print latency percentiles (p50/p90/p99, microseconds)\n"
     "  --warmup N      untimed steps before timing (default 10 with --repeat)\n"
-    "  --threads N     intra-op threads (default: TensorFlow picks)\n"
+    "  --threads N     intra-op and inter-op threads (default 0: TensorFlow picks, one per core)\n"
     "  --quiet         print no outputs (timing lines only)\n";
 
 struct Options {
@@ -242,6 +242,7 @@ int Run(const Options& options) {
   graphkit::LoadOptions load_options;
   load_options.tags = options.tags;
   load_options.intra_op_threads = options.threads;
+  load_options.inter_op_threads = options.threads;
   auto model = graphkit::SavedModel::Load(options.export_dir, load_options);
   if (options.list) {
     PrintModel(*model);

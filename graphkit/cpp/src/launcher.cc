@@ -21,16 +21,16 @@ namespace {
 
 constexpr char kCoreName[] = "graphkit-run-core";
 
-// `I0000 00:00:1795598564.875201    7622 port.cc:153] ...` (absl/TF log prefix,
-// severities I, W, E; fatal F lines are kept) and the fixed lines around them.
-bool IsTensorflowLogLine(const std::string& line) {
-  if (line.rfind("WARNING: All log messages before absl::InitializeLog()", 0) == 0) return true;
-  if (line.rfind("To enable the following instructions:", 0) == 0) return true;
-  if (line.size() < 6 || std::strchr("IWE", line[0]) == nullptr) return false;
+// The severity letter of a TensorFlow/absl log line (`I0000 00:00:1795598564.875201
+// 7622 port.cc:153] ...`), 'N' for the fixed notices printed beside them, or 0.
+char LogSeverity(const std::string& line) {
+  if (line.rfind("WARNING: All log messages before absl::InitializeLog()", 0) == 0) return 'N';
+  if (line.rfind("To enable the following instructions:", 0) == 0) return 'N';
+  if (line.size() < 6 || std::strchr("IWEF", line[0]) == nullptr) return 0;
   for (int i = 1; i <= 4; ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(line[i]))) return false;
+    if (!std::isdigit(static_cast<unsigned char>(line[i]))) return 0;
   }
-  return line[5] == ' ' && line.find("] ") != std::string::npos;
+  return line[5] == ' ' && line.find("] ") != std::string::npos ? line[0] : 0;
 }
 
 std::string CorePath(const char* argv0) {
@@ -78,12 +78,20 @@ int main(int argc, char** argv) {
   char* line = nullptr;
   size_t capacity = 0;
   ssize_t length;
+  // A TensorFlow message may span lines ("\t [[{{node save/RestoreV2}}]]"); its
+  // continuation lines go too, up to the next line of graphkit-run's own.
+  bool in_tensorflow_message = false;
   while ((length = getline(&line, &capacity, child_stderr)) > 0) {
     std::string text(line, length);
-    if (!IsTensorflowLogLine(text)) {
-      std::fputs(text.c_str(), stderr);
-      std::fflush(stderr);
+    char severity = LogSeverity(text);
+    if (severity != 0 && severity != 'F') {  // fatal messages are kept: they explain a crash
+      in_tensorflow_message = true;
+      continue;
     }
+    if (in_tensorflow_message && severity == 0 && text.rfind("graphkit-run", 0) != 0) continue;
+    in_tensorflow_message = false;
+    std::fputs(text.c_str(), stderr);
+    std::fflush(stderr);
   }
   std::free(line);
   std::fclose(child_stderr);

@@ -19,6 +19,7 @@ struct Descr {
   DType dtype = DType::kInvalid;
   char kind = 0;       // 'S' or 'U' for strings
   size_t width = 0;    // characters per string element
+  std::string dtype_name() const { return DTypeName(dtype); }
 };
 
 Descr ParseDescr(const std::string& path, const std::string& descr) {
@@ -178,11 +179,12 @@ Tensor ReadNpy(const std::string& path) {
     }
     return tensor;
   }
-  size_t bytes = static_cast<size_t>(count) * DTypeSize(descr.dtype);
-  if (available < bytes) {
-    throw Error(path + ": truncated .npy data: expected " + std::to_string(bytes) + " bytes, found " +
-                std::to_string(available));
+  const size_t element_size = DTypeSize(descr.dtype);
+  if (static_cast<uint64_t>(count) > available / element_size) {
+    throw Error(path + ": truncated .npy data: shape " + ShapeText(tensor.shape) + " of " + descr.dtype_name() +
+                " needs more than the " + std::to_string(available) + " bytes found");
   }
+  const size_t bytes = static_cast<size_t>(count) * element_size;
   tensor.bytes.assign(data, data + bytes);
   return tensor;
 }
