@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs one subcommand; returns its exit code."""
+    import_tensorflow()  # first, so that its start-up banner stays off stderr whoever imports it
     args = build_parser().parse_args(argv)
-    import_tensorflow()  # every command needs it; its start-up banner stays off stderr
     try:
         return int(args.func(args) or 0)
     except GraphkitError as err:

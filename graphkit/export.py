@@ -100,18 +100,21 @@ def export_saved_model(
     staging_root = tempfile.mkdtemp(prefix=f".{os.path.basename(export_dir)}.tmp-", dir=parent)
     try:
         staging_dir = os.path.join(staging_root, "model")
-        with graph.as_default(), deprecation.silence():  # v1 SavedModel APIs warn on every call
-            asset_tensors = list(v1.get_collection(v1.GraphKeys.ASSET_FILEPATHS))
-            asset_tensors += [_asset_path_tensor(graph, path) for path in asset_paths]
-            init_op = _table_initializer(graph)
-            builder = v1.saved_model.Builder(staging_dir)
-            builder.add_meta_graph_and_variables(
-                session, list(tags),
-                signature_def_map={key: _signature_def(sig) for key, sig in signature_map.items()},
-                assets_collection=asset_tensors or None,
-                main_op=init_op,
-                strip_default_attrs=True)
-            builder.save()
+        try:
+            with graph.as_default(), deprecation.silence():  # v1 SavedModel APIs warn on every call
+                asset_tensors = list(v1.get_collection(v1.GraphKeys.ASSET_FILEPATHS))
+                asset_tensors += [_asset_path_tensor(graph, path) for path in asset_paths]
+                builder = v1.saved_model.Builder(staging_dir)
+                builder.add_meta_graph_and_variables(
+                    session, list(tags),
+                    signature_def_map={key: _signature_def(sig) for key, sig in signature_map.items()},
+                    assets_collection=asset_tensors or None,
+                    main_op=_table_initializer(graph),
+                    strip_default_attrs=True)
+                builder.save()
+        except tf.errors.OpError as err:  # e.g. a variable that was never initialized
+            first_line = err.message.strip().splitlines()[0]
+            raise SavedModelError(f"{export_dir}: cannot save the session's variables: {first_line}") from None
         if frozen:
             frozen_def = freeze_graph_def(session, signature_map.values())
             atomic_write_bytes(os.path.join(staging_dir, names.FROZEN_GRAPH_FILENAME),
@@ -184,16 +187,16 @@ def _signature_def(signature: Signature):
 
 
 def _asset_path_tensor(graph: tf.Graph, path: str) -> tf.Tensor:
-    """A string constant holding `path`, as the SavedModel loader rewrites assets.
+    """A string constant holding `path`, listed in the graph's ASSET_FILEPATHS.
 
-    The loader feeds this tensor the asset's new location inside `assets/`; a
-    graph that already holds a constant for this file reuses it.
+    The SavedModel loader feeds this tensor the file's new place inside
+    `assets/`. A constant already listed for the same path is reused, so
+    exporting twice does not ship a file twice.
     """
+    for tensor in graph.get_collection(v1.GraphKeys.ASSET_FILEPATHS):
+        if tensor.op.type == "Const" and tensor.op.get_attr("value").string_val == [path.encode()]:
+            return tensor
     node_name = f"{names.ASSET_PATH_SCOPE}/{_UNSAFE_NODE_CHARS.sub('_', os.path.basename(path))}"
-    try:
-        return graph.get_tensor_by_name(f"{node_name}:0")
-    except KeyError:
-        pass
     with graph.as_default():
         tensor = tf.constant(path, name=node_name)
         v1.add_to_collection(v1.GraphKeys.ASSET_FILEPATHS, tensor)
