@@ -184,7 +184,8 @@ def summarize(args, keras_runs, graphkit_runs, matmul) -> dict:
 
 
 def print_table(s: dict) -> None:
-    print(f"hello-world model, {s['dataset']} ({s['source']}), {s['epochs']} epochs, batch {s['batch_size']}, "
+    print(f"hello-world model, {s['dataset']} ({s['source']}), {s['epochs']} epochs, "
+          f"batch {s['batch_size']}, "
           f"best of {s['repeats']} run(s) each, steady epochs (first excluded)")
     print(f"{'':24}{'graphkit':>12}{'keras':>12}{'ratio':>10}")
     print(f"{'seconds / epoch':24}{s['graphkit_epoch_s']:>12.2f}{s['keras_epoch_s']:>12.2f}"

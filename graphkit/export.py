@@ -29,6 +29,7 @@ from graphkit import signatures as names
 from graphkit.atomic import atomic_write_bytes
 from graphkit.errors import SavedModelError
 from graphkit.model import GraphModel
+from graphkit.saved_model import error_summary
 
 v1 = tf.compat.v1
 
@@ -113,8 +114,8 @@ def export_saved_model(
                     strip_default_attrs=True)
                 builder.save()
         except tf.errors.OpError as err:  # e.g. a variable that was never initialized
-            first_line = err.message.strip().splitlines()[0]
-            raise SavedModelError(f"{export_dir}: cannot save the session's variables: {first_line}") from None
+            raise SavedModelError(f"{export_dir}: cannot save the session's variables: "
+                                  f"{error_summary(err)}") from None
         if frozen:
             frozen_def = freeze_graph_def(session, signature_map.values())
             atomic_write_bytes(os.path.join(staging_dir, names.FROZEN_GRAPH_FILENAME),
@@ -187,20 +188,20 @@ def _signature_def(signature: Signature):
 
 
 def _asset_path_tensor(graph: tf.Graph, path: str) -> tf.Tensor:
-    """A string constant holding `path`, listed in the graph's ASSET_FILEPATHS.
+    """A string constant holding `path`, for this export's asset list.
 
     The SavedModel loader feeds this tensor the file's new place inside
-    `assets/`. A constant already listed for the same path is reused, so
-    exporting twice does not ship a file twice.
+    `assets/`. It is not added to the graph's ASSET_FILEPATHS collection, so a
+    later export of the same graph ships only the assets it is given; a
+    constant made earlier for the same path is reused.
     """
-    for tensor in graph.get_collection(v1.GraphKeys.ASSET_FILEPATHS):
-        if tensor.op.type == "Const" and tensor.op.get_attr("value").string_val == [path.encode()]:
-            return tensor
+    for op in graph.get_operations():
+        if (op.type == "Const" and op.name.startswith(f"{names.ASSET_PATH_SCOPE}/")
+                and op.get_attr("value").string_val == [path.encode()]):
+            return op.outputs[0]
     node_name = f"{names.ASSET_PATH_SCOPE}/{_UNSAFE_NODE_CHARS.sub('_', os.path.basename(path))}"
     with graph.as_default():
-        tensor = tf.constant(path, name=node_name)
-        v1.add_to_collection(v1.GraphKeys.ASSET_FILEPATHS, tensor)
-    return tensor
+        return tf.constant(path, name=node_name)
 
 
 def _table_initializer(graph: tf.Graph) -> tf.Operation | None:

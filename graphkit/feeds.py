@@ -53,7 +53,8 @@ def check_array(name: str, tensor: tf.Tensor, value) -> np.ndarray:
         same_kind = np.can_cast(array.dtype, expected, casting="safe") or array.size == 0 or (
             np.iinfo(expected).min <= array.min() and array.max() <= np.iinfo(expected).max)
     if not same_kind or array.dtype.kind not in "biuf":
-        raise DTypeError(f"{name}: expected dtype {tensor.dtype.name} for {describe(tensor)}, got {array.dtype}")
+        raise DTypeError(
+            f"{name}: expected dtype {tensor.dtype.name} for {describe(tensor)}, got {array.dtype}")
     if tensor.shape.rank is not None:
         if array.ndim != tensor.shape.rank or any(
                 d is not None and d != g for d, g in zip(tensor.shape.as_list(), array.shape)):
@@ -83,7 +84,8 @@ def check_feeds(
     for name in required:
         if name not in values:
             raise FeedError(f"{name}: missing feed for placeholder {describe(placeholders[name])}")
-    return {placeholders[name]: check_array(name, placeholders[name], value) for name, value in values.items()}
+    return {placeholders[name]: check_array(name, placeholders[name], value)
+            for name, value in values.items()}
 
 
 def example_count(arrays: Mapping[str, np.ndarray]) -> int:

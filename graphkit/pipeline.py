@@ -56,7 +56,8 @@ def make_pipeline(specs: Specs, seed: Optional[int] = None, scope: str = "input_
         iterator = v1.data.make_initializable_iterator(dataset)
         return InGraphPipeline(
             sources=sources, batch_size=batch_size, shuffle_buffer=shuffle_buffer,
-            shuffle_seed=shuffle_seed, initializer=iterator.initializer, next=iterator.get_next(name="next_batch"))
+            shuffle_seed=shuffle_seed, initializer=iterator.initializer,
+            next=iterator.get_next(name="next_batch"))
 
 
 def model_inputs(specs: Specs, pipeline: Optional[InGraphPipeline] = None) -> dict[str, tf.Tensor]:

@@ -110,7 +110,7 @@ def read_saved_model_proto(export_dir: str):
             with open(text_path, encoding="utf-8") as stream:
                 text_format.Parse(stream.read(), proto)
     except (message.DecodeError, text_format.ParseError, UnicodeDecodeError) as err:
-        raise SavedModelError(f"{path}: corrupt SavedModel file: {_first_line(err)}") from None
+        raise SavedModelError(f"{path}: corrupt SavedModel file: {error_summary(err)}") from None
     if not proto.meta_graphs:
         raise SavedModelError(f"{path}: corrupt SavedModel file: it holds no MetaGraph")
     return proto
@@ -220,7 +220,7 @@ def load_saved_model(export_dir: str, tags: Sequence[str] = names.DEFAULT_TAGS,
             v1.saved_model.loader.load(session, list(tags), export_dir)
     except (tf.errors.OpError, OSError, ValueError, RuntimeError) as err:
         session.close()
-        raise SavedModelError(f"{export_dir}: cannot load SavedModel: {_first_line(err)}") from None
+        raise SavedModelError(f"{export_dir}: cannot load SavedModel: {error_summary(err)}") from None
     return LoadedModel(os.path.abspath(export_dir), tuple(tags), session, signatures)
 
 
@@ -254,7 +254,7 @@ def run_signature(loaded: LoadedModel, inputs: Mapping[str, object],
         return loaded.session.run(fetches, feed)
     except tf.errors.OpError as err:
         raise SavedModelError(f"{loaded.path} signature {signature_key!r}: run failed: "
-                              f"{_first_line(err)}") from None
+                              f"{error_summary(err)}") from None
 
 
 def check_signature_inputs(signature: SignatureRecord, inputs: Mapping[str, object],
@@ -317,7 +317,18 @@ def _tensor_records(tensor_infos) -> tuple[TensorRecord, ...]:
     return tuple(records)
 
 
-def _first_line(err: BaseException) -> str:
+def error_summary(err: BaseException) -> str:
+    """The line of a TensorFlow error that says what went wrong.
+
+    A runtime error's message starts with "Graph execution error:" and the
+    Python stack that built the failing node; the cause comes after those.
+    """
     text = getattr(err, "message", None) or str(err) or type(err).__name__
-    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    for line in lines:
+        if not line.startswith(_NOISE_PREFIXES):
+            return line
     return lines[0] if lines else type(err).__name__
+
+
+_NOISE_PREFIXES = ("Graph execution error", "Detected at node", "File ", "Node:", "[[", "defined at")

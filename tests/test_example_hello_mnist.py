@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import make_blobs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -186,17 +186,27 @@ def test_freeze_graph_def_takes_any_signature(hello_export, blobs):
 def test_export_refuses_existing_dir_and_replaces_it_atomically(tmp_path):
     model = build_hello_mnist(hidden=4, seed=0, in_graph_pipeline=False)
     target = tmp_path / "model"
+    sources = tmp_path / "sources"
+    (sources / "a").mkdir(parents=True)
+    (sources / "b").mkdir()
+    (sources / "a" / names.LABELS_ASSET).write_text("first\n")
+    (sources / "b" / names.LABELS_ASSET).write_text("second\n")
     with ModelSession(model) as model_session:
-        export_saved_model(model_session.session, model, str(target))
+        export_saved_model(model_session.session, model, str(target),
+                           assets=[str(sources / "a" / names.LABELS_ASSET)])
         first = (target / names.SAVED_MODEL_FILENAME_PB).read_bytes()
         with pytest.raises(SavedModelError, match="already exists"):
             export_saved_model(model_session.session, model, str(target))
         assert (target / names.SAVED_MODEL_FILENAME_PB).read_bytes() == first
         extra = {"logits_only": ({"x": model.inputs["x"]}, {"logits": model.outputs["logits"]})}
-        export_saved_model(model_session.session, model, str(target), signatures=extra, overwrite=True)
+        export_saved_model(model_session.session, model, str(target), signatures=extra, overwrite=True,
+                           assets=[str(sources / "b" / names.LABELS_ASSET)])
     keys = [s.key for s in inspect_saved_model(str(target)).meta_graphs[0].signatures]
     assert keys == ["logits_only", names.DEFAULT_SIGNATURE_KEY]
-    assert sorted(os.listdir(tmp_path)) == ["model"]  # no temporary directories left behind
+    # The second export ships the second file (same name, other path), not the first one again.
+    assert (target / names.ASSETS_DIRECTORY / names.LABELS_ASSET).read_text() == "second\n"
+    assert os.listdir(target / names.ASSETS_DIRECTORY) == [names.LABELS_ASSET]
+    assert sorted(os.listdir(tmp_path)) == ["model", "sources"]  # no temporary directories left behind
 
 
 def test_export_rejects_bad_arguments(tmp_path):
@@ -211,6 +221,9 @@ def test_export_rejects_bad_arguments(tmp_path):
         with pytest.raises(SavedModelError, match="asset file does not exist"):
             export_saved_model(model_session.session, model, str(tmp_path / "c"),
                                assets=[str(tmp_path / "no")])
+    with v1.Session(graph=model.graph) as uninitialized:
+        with pytest.raises(SavedModelError, match="cannot save the session's variables: .*uninitialized"):
+            export_saved_model(uninitialized, model, str(tmp_path / "d"))
     assert os.listdir(tmp_path) == []
 
 

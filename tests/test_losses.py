@@ -30,7 +30,8 @@ def test_cross_entropy_accuracy_and_mask():
         masked = losses.sparse_softmax_cross_entropy(labels, logits, mask=mask)
         acc = losses.accuracy(labels, logits)
     with v1.Session(graph=graph) as session:
-        values = session.run([plain, masked, acc], {logits: logits_value, labels: labels_value, mask: mask_value})
+        feed = {logits: logits_value, labels: labels_value, mask: mask_value}
+        values = session.run([plain, masked, acc], feed)
     per_position = numpy_cross_entropy(labels_value, logits_value)
     assert values[0] == pytest.approx(per_position.mean(), rel=1e-5)
     assert values[1] == pytest.approx((per_position * mask_value).sum() / mask_value.sum(), rel=1e-5)

@@ -5,7 +5,6 @@ TensorBoard logs under the output directory."""
 from __future__ import annotations
 
 import argparse
-import os
 
 
 def add_parser(subparsers) -> None:
