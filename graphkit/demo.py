@@ -1,8 +1,11 @@
 """The main job behind `make demo`, one step a function, printed as it goes.
 
-1. load Fashion-MNIST (Debian's copy if installed, else MNIST, downloaded once),
-2. build the seed hello-world model by hand and train it,
-3. print its test accuracy and write its GraphDef and TensorBoard logs.
+1. load Fashion-MNIST (Debian's copy if installed, else MNIST, downloaded once);
+2. build the seed hello-world model by hand, write its GraphDef, draw it as SVG;
+3. train it (resuming from out/checkpoints), print its test accuracy, write
+   TensorBoard logs;
+4. export it as a SavedModel (and a frozen GraphDef), build the C++ loader
+   `graphkit-run`, and print the C++ predictions beside Python's.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ import os
 import time
 from typing import Optional
 
-import tensorflow as tf
-
 from graphkit.data import SYSTEM_LOCATIONS, load_dataset, normalized_images
 from graphkit.graphdefs import write_graph_def
 from graphkit.models.hello_mnist import build_hello_mnist
 from graphkit.session import ModelSession
+
+FASHION_CLASSES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
 def choose_dataset(dataset: str, data_path: Optional[str]) -> str:
@@ -29,8 +33,36 @@ def choose_dataset(dataset: str, data_path: Optional[str]) -> str:
     return "fashion-mnist" if installed else "mnist"
 
 
+def draw_graph(model, out_dir: str) -> None:
+    """Renders the model's default view to out/hello_mnist.svg, if Graphviz is there."""
+    from graphkit.errors import RenderError
+    from graphkit.viz import render
+
+    path = os.path.join(out_dir, "hello_mnist.svg")
+    try:
+        result = render(model, path)
+    except RenderError as err:  # no `dot`: the demo goes on, and says how to get it
+        print(f"drawing skipped: {err}")
+        return
+    print(f"drawing: {path} ({result.visible_nodes} boxes for {result.ops} ops)")
+
+
+def export_and_run_cpp(session: ModelSession, export_dir: str, images, class_names) -> dict:
+    """Exports the trained model, runs it in C++ and in Python, prints both."""
+    from graphkit.cpp_run import compare_cpp_python, format_comparison
+    from graphkit.export import export_saved_model
+
+    export_saved_model(session.session, session.model, export_dir, frozen=True, overwrite=True)
+    print(f"SavedModel: {export_dir} (inspect it: graphkit inspect {export_dir})")
+    start = time.perf_counter()
+    comparison = compare_cpp_python(export_dir, {"x": images})
+    print(f"C++ (graphkit-run, built and run in {time.perf_counter() - start:.1f} s) beside Python:")
+    print(format_comparison(comparison, class_names=class_names))
+    return {"max_abs_diff": comparison.max_abs_diff}
+
+
 def run_demo(out_dir: str = "out", dataset: str = "auto", data_path: Optional[str] = None,
-             epochs: int = 1, batch_size: int = 32, seed: int = 1) -> dict:
+             epochs: int = 1, batch_size: int = 32, seed: int = 1, cpp: bool = True) -> dict:
     """Runs every demo step; returns the figures it printed."""
     os.makedirs(out_dir, exist_ok=True)
     data = load_dataset(choose_dataset(dataset, data_path), path=data_path)
@@ -41,6 +73,9 @@ def run_demo(out_dir: str = "out", dataset: str = "auto", data_path: Optional[st
     model = build_hello_mnist(seed=seed)
     graph_path = write_graph_def(model.graph_def(), os.path.join(out_dir, "hello_mnist.pb"))
     print(f"graph: {len(model.graph.get_operations())} ops written to {graph_path}")
+    draw_graph(model, out_dir)
+
+    figures = {}
     checkpoint_dir = os.path.join(out_dir, "checkpoints")
     logdir = os.path.join(out_dir, "logs")
     with ModelSession(model, checkpoint_dir=checkpoint_dir, logdir=logdir) as session:
@@ -50,12 +85,12 @@ def run_demo(out_dir: str = "out", dataset: str = "auto", data_path: Optional[st
             print(f"epoch {result.epoch}: loss {result.loss:.4f}, {result.seconds:.1f} s, "
                   f"{result.examples_per_s:,.0f} examples/s")
         scores = session.evaluate(test)
+        figures["test_accuracy"] = scores["accuracy"]
         print(f"test accuracy: {scores['accuracy']:.4f} (loss {scores['loss']:.4f}) "
               f"after {session.epoch} epoch(s), {time.perf_counter() - start:.1f} s")
         print(f"checkpoints: {checkpoint_dir}  TensorBoard logs: {logdir} (tensorboard --logdir {logdir})")
-    return {"test_accuracy": scores["accuracy"], "epochs": len(results)}
-
-
-if __name__ == "__main__":
-    tf.get_logger().setLevel("ERROR")
-    run_demo()
+        if cpp:
+            class_names = FASHION_CLASSES if data.name == "fashion-mnist" else None
+            figures.update(export_and_run_cpp(session, os.path.join(out_dir, "saved_model"), test["x"][:8],
+                                              class_names))
+    return figures

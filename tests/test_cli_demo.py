@@ -1,8 +1,10 @@
 """The `graphkit` CLI: help lists the subcommands, the demo runs end to end, errors are one line."""
 
 import os
+import re
 import subprocess
 import sys
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -44,6 +46,12 @@ def test_demo_trains_and_writes_graph_and_logs(tiny_npz, tmp_path):
     assert {"x", "dense/kernel", "dense_1/kernel", "probabilities"} <= {node.name for node in graph_def.node}
     assert list((out / "logs").glob("events.out.tfevents.*"))
     assert (out / "checkpoints" / "checkpoint").exists()
+    svg = ElementTree.parse(out / "hello_mnist.svg").getroot()
+    titles = {element.text for element in svg.iter("{http://www.w3.org/2000/svg}title")}
+    assert any(title and title.startswith("dense") for title in titles)
+    assert (out / "saved_model" / "saved_model.pb").exists()
+    differences = re.findall(r"max \|C\+\+ - Python\| = (\S+)", done.stdout)
+    assert len(differences) == 2 and all(float(d) <= 1e-6 for d in differences)  # logits, probabilities
 
 
 def test_demo_bad_data_is_one_line_exit_2(tmp_path):
