@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 
 from graphkit.errors import AnalysisError
 
-COST_MODELS = ("unit", "flops")
+COST_MODELS = ("unit", "flops", "measured")
 GRAPH_AS_WRITTEN = "as written"
 GRAPH_OPTIMIZED = "optimised by Grappler"
 GRAPH_PARTITIONS = "partition graphs of a run"
@@ -38,7 +38,8 @@ class WorkSpan:
 
     Attributes:
       graph_form: which graph this describes (GRAPH_AS_WRITTEN, GRAPH_OPTIMIZED...).
-      cost_model: "unit" (every op costs 1) or "flops" (TensorFlow's FLOP statistics).
+      cost_model: "unit" (every op costs 1), "flops" (TensorFlow's FLOP statistics)
+        or "measured" (given op times, e.g. durations from a trace).
       op_count: ops analysed (after pruning to the fetches' ancestors).
       levels: ops grouped by depth: level i holds the ops whose longest chain of
         inputs has i ops; every op of a level could run at the same time.
@@ -46,8 +47,9 @@ class WorkSpan:
       span: cost of the costliest dependency chain.
       critical_path: the op names along that chain, first to last.
       costs: op name -> cost used.
-      unknown_cost_ops: ops with a FLOP statistic whose input shapes are not known
-        (counted as 0); empty under the unit model.
+      unknown_cost_ops: ops whose cost is not known, counted as 0: under "flops",
+        ops with a FLOP statistic whose input shapes are not known; under
+        "measured", ops missing from the given costs.
     """
 
     graph_form: str
@@ -276,6 +278,7 @@ def work_span(
     cost: str = "unit",
     graph_form: str = GRAPH_AS_WRITTEN,
     unknown_dim: int | None = None,
+    measured_costs: Mapping[str, float] | None = None,
 ) -> WorkSpan:
     """Levels, work, span and critical path of a GraphDef.
 
@@ -284,9 +287,11 @@ def work_span(
         run's partition graphs merged with `merge_partition_graphs`).
       fetches: analyse only the ops these op/tensor names need; None: all ops.
       feeds: op/tensor names fed by the run: what they depend on does not run.
-      cost: "unit" or "flops" (see `flop_costs`).
+      cost: "unit", "flops" (see `flop_costs`) or "measured" (`measured_costs`).
       graph_form: which graph `graph_def` is, recorded in the report.
       unknown_dim: for "flops", the size of unknown placeholder dimensions.
+      measured_costs: for "measured", op name -> cost, e.g. microseconds from
+        `graphkit.trace.op_durations` of a run whose partition graphs these are.
     Returns:
       a WorkSpan.
     Raises:
@@ -294,13 +299,18 @@ def work_span(
     """
     if cost not in COST_MODELS:
         raise AnalysisError(f"cost: expected one of {COST_MODELS}, got {cost!r}")
+    if (cost == "measured") != (measured_costs is not None):
+        raise AnalysisError(f"measured_costs: give them exactly when cost='measured' (cost={cost!r})")
     graph_def = prune(graph_def, fetches, feeds)
     deps = dependencies(graph_def)
     order = topological_order(deps)
     if cost == "unit":
         costs, unknown = unit_costs(graph_def), ()
-    else:
+    elif cost == "flops":
         costs, unknown = flop_costs(graph_def, unknown_dim)
+    else:
+        costs = {node.name: float(measured_costs.get(node.name, 0.0)) for node in graph_def.node}
+        unknown = tuple(node.name for node in graph_def.node if node.name not in measured_costs)
 
     depth: dict[str, int] = {}
     finish: dict[str, float] = {}
@@ -402,7 +412,7 @@ def format_report(report: WorkSpan, workers: Sequence[int] = (1, 2, 4, 8)) -> st
         + " -> ".join(_abbreviate(report.critical_path)),
     ]
     if report.unknown_cost_ops:
-        lines.append(f"ops with unknown shapes (costed 0): {len(report.unknown_cost_ops)}, e.g. "
+        lines.append(f"ops of unknown cost (costed 0): {len(report.unknown_cost_ops)}, e.g. "
                      f"{report.unknown_cost_ops[0]}")
     lines.append(f"{'workers':>8} {'min(P,work/span)':>17} {'Brent speedup':>14}")
     for count in workers:

@@ -301,6 +301,11 @@ def critical_path(trace: StepTrace) -> tuple[OpInterval, ...]:
     return tuple(reversed(path))
 
 
+def op_durations(trace: StepTrace) -> dict[str, int]:
+    """Op name -> microseconds it ran: costs for `analysis.work_span(cost="measured")`."""
+    return {interval.name: interval.duration_us for interval in trace.intervals}
+
+
 def max_concurrency(trace: StepTrace) -> int:
     """The most ops whose intervals overlap at one instant (touching ends do not overlap)."""
     events = sorted([(interval.start_us, 1) for interval in trace.intervals if interval.duration_us > 0]

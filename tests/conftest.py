@@ -28,3 +28,13 @@ def make_blobs(count: int = 512, seed: int = 0, image_shape=(28, 28), classes: i
 def blobs():
     """(x, labels) with 512 examples of 28x28 float32 images in [0, 1] and 10 classes."""
     return make_blobs()
+
+
+def write_mnist_npz(path, train_count: int = 600, test_count: int = 200, seed: int = 3) -> str:
+    """Writes a Keras-format mnist.npz (uint8 images, uint8 labels) of blobs; returns its path."""
+    x_train, y_train = make_blobs(train_count, seed=seed)
+    x_test, y_test = make_blobs(test_count, seed=seed + 1)
+    as_uint8 = lambda x: (np.clip(x, 0, 1) * 255).astype(np.uint8)  # noqa: E731
+    np.savez(path, x_train=as_uint8(x_train), y_train=y_train.astype(np.uint8),
+             x_test=as_uint8(x_test), y_test=y_test.astype(np.uint8))
+    return str(path)

@@ -60,6 +60,18 @@ def test_k_wide_fan(k):
         assert report.brent_speedup(workers) <= report.speedup_bound(workers) + 1e-12
 
 
+def test_measured_costs_weight_the_diamond():
+    graph_def = hand_graph({"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"], "e": ["d"]})
+    report = analysis.work_span(graph_def, cost="measured", measured_costs={"a": 1, "b": 5, "c": 2, "d": 1})
+    assert (report.work, report.span) == (9.0, 7.0)
+    assert report.critical_path == ("a", "b", "d", "e") and report.unknown_cost_ops == ("e",)
+    assert report.cost_model == "measured" and report.costs["e"] == 0.0
+    with pytest.raises(AnalysisError, match="measured_costs"):
+        analysis.work_span(graph_def, cost="measured")
+    with pytest.raises(AnalysisError, match="measured_costs"):
+        analysis.work_span(graph_def, measured_costs={"a": 1})
+
+
 def test_fetches_prune_unrelated_ops():
     report = analysis.work_span(hand_graph({"a": [], "b": ["a"], "other": [], "sink2": ["other"]}), ["b:0"])
     assert report.op_count == 2 and report.levels == (("a",), ("b",))

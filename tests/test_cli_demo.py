@@ -6,10 +6,9 @@ import subprocess
 import sys
 from xml.etree import ElementTree
 
-import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import make_blobs
+from conftest import write_mnist_npz
 
 
 def graphkit(*args, timeout=300):
@@ -27,13 +26,7 @@ def test_help_lists_subcommands():
 
 @pytest.fixture(scope="module")
 def tiny_npz(tmp_path_factory):
-    x_train, y_train = make_blobs(600, seed=3)
-    x_test, y_test = make_blobs(200, seed=4)
-    path = tmp_path_factory.mktemp("demo_data") / "mnist.npz"
-    as_uint8 = lambda x: (np.clip(x, 0, 1) * 255).astype(np.uint8)  # noqa: E731
-    np.savez(path, x_train=as_uint8(x_train), y_train=y_train.astype(np.uint8),
-             x_test=as_uint8(x_test), y_test=y_test.astype(np.uint8))
-    return str(path)
+    return write_mnist_npz(tmp_path_factory.mktemp("demo_data") / "mnist.npz")
 
 
 def test_demo_trains_and_writes_graph_and_logs(tiny_npz, tmp_path):

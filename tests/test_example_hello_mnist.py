@@ -5,22 +5,15 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-from conftest import make_blobs
+from conftest import write_mnist_npz
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
 def tiny_npz(tmp_path_factory):
-    x_train, y_train = make_blobs(1200, seed=1)
-    x_test, y_test = make_blobs(300, seed=2)
-    path = tmp_path_factory.mktemp("data") / "mnist.npz"
-    to_uint8 = lambda x: (np.clip(x, 0, 1) * 255).astype(np.uint8)  # noqa: E731
-    np.savez(path, x_train=to_uint8(x_train), y_train=y_train.astype(np.uint8),
-             x_test=to_uint8(x_test), y_test=y_test.astype(np.uint8))
-    return str(path)
+    return write_mnist_npz(tmp_path_factory.mktemp("data") / "mnist.npz", train_count=1200, test_count=300)
 
 
 def run_example(*args):

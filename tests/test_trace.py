@@ -14,7 +14,7 @@ import tensorflow as tf
 from tensorflow.core.framework import step_stats_pb2
 from tensorflow.python.client import timeline
 
-from graphkit import trace
+from graphkit import analysis, trace
 from graphkit.cli import main as cli_main
 from graphkit.errors import TraceError
 from graphkit.graphdefs import write_graph_def
@@ -198,6 +198,18 @@ def test_real_run_respects_dataflow_and_has_a_critical_path(traced):
     assert 0 < summary.average_parallelism <= summary.max_concurrency
     assert summary.devices[0].op_count == len(step.intervals)
     assert step.memory and all(sample.allocator for sample in step.memory)
+
+
+def test_traced_op_times_cost_the_partition_graph(traced):
+    _, run_metadata, _, _ = traced
+    step = trace.parse_run_metadata(run_metadata[-1])
+    durations = trace.op_durations(step)
+    report = analysis.work_span(analysis.merge_partition_graphs(run_metadata[-1]), cost="measured",
+                                measured_costs=durations, graph_form=analysis.GRAPH_PARTITIONS)
+    assert report.unknown_cost_ops == ()
+    assert report.work == sum(durations[name] for name in report.costs)
+    # ops on a dependency chain ran one after another, so the span fits in the wall time
+    assert report.span <= step.wall_us + len(report.critical_path)
 
 
 def test_trace_agrees_with_tensorflow_timeline(traced):
