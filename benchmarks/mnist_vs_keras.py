@@ -93,8 +93,10 @@ def run_graphkit(args) -> dict:
         results = session.fit({"x": x_train, "labels": y_train}, epochs=args.epochs,
                               batch_size=args.batch_size, seed=args.seed, progress=False)
         scores = session.evaluate({"x": x_test, "labels": y_test})
-    return {"epoch_seconds": [r.seconds for r in results], "test_accuracy": scores["accuracy"],
-            "peak_rss_mb": peak_rss_mb(), "examples": len(x_train), "source": source}
+    figures = {"epoch_seconds": [r.seconds for r in results], "test_accuracy": scores["accuracy"],
+               "peak_rss_mb": peak_rss_mb(), "examples": len(x_train), "source": source}
+    # The matmul rate right after training, in the same process and machine state.
+    return {**figures, **run_matmul(args)}
 
 
 def run_matmul(args) -> dict:
@@ -134,7 +136,7 @@ def run_matmul(args) -> dict:
     return {"step_matmul_s": step_s, "matmul_gflops": step_matmul_flops(batch) / step_s / 1e9}
 
 
-WORKERS = {"keras": run_keras, "graphkit": run_graphkit, "matmul": run_matmul}
+WORKERS = {"keras": run_keras, "graphkit": run_graphkit}
 
 
 def run_worker(name: str, args) -> dict:
@@ -157,12 +159,13 @@ def steady_epoch_s(seconds: list[float]) -> float:
     return sum(steady) / len(steady)
 
 
-def summarize(args, keras_runs, graphkit_runs, matmul) -> dict:
+def summarize(args, keras_runs, graphkit_runs) -> dict:
     keras_epoch = min(steady_epoch_s(r["epoch_seconds"]) for r in keras_runs)
     graphkit_epoch = min(steady_epoch_s(r["epoch_seconds"]) for r in graphkit_runs)
+    matmul_gflops = max(r["matmul_gflops"] for r in graphkit_runs)
     examples = graphkit_runs[0]["examples"]
     flops = epoch_flops(examples, args.batch_size)
-    bound_s = flops / (matmul["matmul_gflops"] * 1e9)
+    bound_s = flops / (matmul_gflops * 1e9)
     return {
         "dataset": args.dataset, "source": graphkit_runs[0]["source"], "epochs": args.epochs,
         "batch_size": args.batch_size, "repeats": args.repeats,
@@ -175,7 +178,7 @@ def summarize(args, keras_runs, graphkit_runs, matmul) -> dict:
         "keras_peak_rss_mb": max(r["peak_rss_mb"] for r in keras_runs),
         "epoch_gflop": flops / 1e9,
         "achieved_gflops": flops / graphkit_epoch / 1e9,
-        "matmul_gflops": matmul["matmul_gflops"],
+        "matmul_gflops": matmul_gflops,
         "matmul_bound_epoch_s": bound_s,
         "graphkit_vs_bound": graphkit_epoch / bound_s,
         "graphkit_epoch_seconds": graphkit_runs[-1]["epoch_seconds"],
@@ -220,7 +223,7 @@ def main(argv=None) -> int:
     for _ in range(args.repeats):
         keras_runs.append(run_worker("keras", args))
         graphkit_runs.append(run_worker("graphkit", args))
-    summary = summarize(args, keras_runs, graphkit_runs, run_worker("matmul", args))
+    summary = summarize(args, keras_runs, graphkit_runs)
     print_table(summary)
     if args.json:
         print(json.dumps(summary))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from graphkit.errors import AnalysisError
 
@@ -327,7 +328,7 @@ def work_span(
         levels[depth[name]].append(name)
 
     path: list[str] = []
-    last = max(order, key=lambda name: finish[name], default=None)
+    last = max(order, key=lambda name: (finish[name], depth[name]), default=None)  # deeper wins ties
     while last is not None:
         path.append(last)
         last = slowest_input[last]
@@ -339,7 +340,7 @@ def work_span(
         work=float(sum(costs.values())),
         span=float(finish[path[0]]) if path else 0.0,
         critical_path=tuple(reversed(path)),
-        costs=dict(costs),
+        costs=MappingProxyType(dict(costs)),
         unknown_cost_ops=unknown,
     )
 

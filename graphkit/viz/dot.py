@@ -56,6 +56,10 @@ def to_digraph(view: walk.GraphView, style: Style = DEFAULT_STYLE, name: str = "
             attrs["penwidth"] = f"{min(1.0 + math.log2(edge.count), style.max_penwidth):.2f}"
         if edge.label:
             attrs["label"] = edge.label
+        if edge.tail_cluster:
+            attrs["ltail"] = "cluster_" + edge.tail_cluster
+        if edge.head_cluster:
+            attrs["lhead"] = "cluster_" + edge.head_cluster
         digraph.edge(edge.tail, edge.head, **attrs)
     return digraph
 

@@ -22,7 +22,7 @@ FONT = "Helvetica"
 
 LAYOUT = MappingProxyType({
     "rankdir": "TB",
-    "newrank": "true",
+    "compound": "true",
     "remincross": "false",
     "nslimit": "2",
     "nslimit1": "2",

@@ -123,6 +123,8 @@ class Edge:
 
     Attributes:
       label: "[?,512] float32" for one tensor (":1 ..." for output 1), "×N" when merged.
+      tail_cluster / head_cluster: when set, that end stands for everything inside this
+        top-level cluster (the arrow stops at its frame; the end's box is just one of its boxes).
     """
 
     tail: str
@@ -130,6 +132,8 @@ class Edge:
     control: bool
     count: int
     label: str
+    tail_cluster: str = ""
+    head_cluster: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -424,7 +428,7 @@ class _Walk:
         boxes += [self._folded_box(group, [n for n, g in folded.items() if g == group]) for group in groups]
         port_boxes, port_edges = self._ports(box_of)
         boxes += port_boxes
-        edges = self._edges(box_of) + port_edges
+        edges = self._edges(box_of, boxes) + port_edges
         clusters = self._clusters(boxes, expanded, op_count)
         accounting = OpAccounting(
             total=len(self.nodes), visible=len(visible),
@@ -527,9 +531,30 @@ class _Walk:
             shape = "[" + ",".join("?" if dim is None else str(dim) for dim in spec.shape) + "]"
         return f"{shape} {spec.dtype}".strip()
 
-    def _edges(self, box_of: dict) -> list:
-        single = {}     # (tail, head, control, tensor, input index) -> Edge: op-to-op edges stay apart
-        merged = {}     # (tail, head, control) -> [count, tensors]
+    def _edges(self, box_of: dict, boxes: list) -> list:
+        """Op-to-op edges one by one; edges of collapsed or folded boxes merged per pair of boxes.
+
+        A folded training-noise box touches most of the model (every variable, every
+        activation its gradient needs); its edges are lifted to the top-level cluster
+        at the other end, so that a detailed view keeps a few dozen such arrows, not
+        thousands (which would also make Graphviz's crossing minimisation explode).
+        """
+        cluster_of = {box.id: box.cluster for box in boxes}
+        folded = {box.id for box in boxes if box.kind == FOLDED}
+        representative = {}
+        for box in boxes:
+            if box.cluster:
+                representative.setdefault(box.cluster.split("/", 1)[0], box.id)
+
+        def lift(box_id):
+            cluster = cluster_of[box_id]
+            if not cluster or box_id in folded:
+                return box_id, ""
+            top = cluster.split("/", 1)[0]
+            return representative[top], top
+
+        single = {}     # (tail, head, control, tensor, input index): op-to-op edges stay apart
+        merged = {}     # (tail, head, control, tail cluster, head cluster) -> [count, tensors]
         for node in self.nodes:
             head = box_of.get(node.name)
             if head is None:
@@ -542,17 +567,20 @@ class _Walk:
                     continue
                 if tail == source and head == node.name:
                     single[(tail, head, control, tensor, index)] = None
-                else:
-                    entry = merged.setdefault((tail, head, control), [0, set()])
-                    entry[0] += 1
-                    entry[1].add(tensor)
+                    continue
+                tail_cluster = head_cluster = ""
+                if tail in folded or head in folded:
+                    (tail, tail_cluster), (head, head_cluster) = lift(tail), lift(head)
+                entry = merged.setdefault((tail, head, control, tail_cluster, head_cluster), [0, set()])
+                entry[0] += 1
+                entry[1].add(tensor)
         edges = [Edge(tail, head, control, 1, "" if control else self._tensor_label(tensor))
                  for tail, head, control, tensor, _ in single]
-        for (tail, head, control), (count, tensors) in merged.items():
+        for (tail, head, control, tail_cluster, head_cluster), (count, tensors) in merged.items():
             label = f"×{count}" if count > 1 else ""
             if not control and len(tensors) == 1:
                 label = " ".join(part for part in (self._tensor_label(next(iter(tensors))), label) if part)
-            edges.append(Edge(tail, head, control, count, label))
+            edges.append(Edge(tail, head, control, count, label, tail_cluster, head_cluster))
         return edges
 
     def _tensor_label(self, tensor: str) -> str:
