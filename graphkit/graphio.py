@@ -31,6 +31,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from graphkit.errors import RenderError, SavedModelError
 from graphkit.model import GraphModel
+from graphkit.saved_model import parse_saved_model
 
 DEFAULT_TAGS = ("serve",)
 DEFAULT_SIGNATURE = "serving_default"
@@ -194,7 +195,7 @@ def _load_path(path: str, tag_set: Optional[frozenset], signature: Optional[str]
     with open(path, "rb") as handle:
         data = handle.read()
     if os.path.basename(path) in SAVED_MODEL_FILES:
-        return _from_saved_model(_parse_saved_model(data, path), path, tag_set, signature)
+        return _from_saved_model(parse_saved_model(data, path), path, tag_set, signature)
     if path.endswith(TEXT_SUFFIXES):
         return _load_text(data, path, tag_set, signature)
     return _load_binary(data, path, tag_set, signature)
@@ -205,23 +206,9 @@ def _load_saved_model_dir(path: str, tag_set, signature) -> LoadedGraph:
         file_path = os.path.join(path, name)
         if os.path.isfile(file_path):
             with open(file_path, "rb") as handle:
-                saved_model = _parse_saved_model(handle.read(), file_path)
+                saved_model = parse_saved_model(handle.read(), file_path)
             return _from_saved_model(saved_model, path, tag_set, signature)
     raise SavedModelError(f"{path}: not a SavedModel directory (no saved_model.pb or saved_model.pbtxt)")
-
-
-def _parse_saved_model(data: bytes, path: str) -> saved_model_pb2.SavedModel:
-    saved_model = saved_model_pb2.SavedModel()
-    try:
-        if path.endswith(".pbtxt"):
-            text_format.Parse(data.decode("utf-8"), saved_model)
-        else:
-            saved_model.ParseFromString(data)
-    except (message.DecodeError, text_format.ParseError, UnicodeDecodeError) as err:
-        raise SavedModelError(f"{path}: not a SavedModel file ({_first_line(err)})") from None
-    if not saved_model.meta_graphs:
-        raise SavedModelError(f"{path}: SavedModel holds no MetaGraph")
-    return saved_model
 
 
 def _first_line(err: Exception) -> str:

@@ -84,6 +84,27 @@ class SavedModelRecord:
         return dataclasses.asdict(self)
 
 
+def parse_saved_model(data: bytes, path: str):
+    """Parses SavedModel bytes, text format if `path` ends in .pbtxt, else binary.
+
+    Raises:
+      SavedModelError: the bytes do not parse, or hold no MetaGraph.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    try:
+        if path.endswith(".pbtxt"):
+            text_format.Parse(data.decode("utf-8"), proto)
+        else:
+            proto.ParseFromString(data)
+    except (message.DecodeError, text_format.ParseError, UnicodeDecodeError) as err:
+        raise SavedModelError(f"{path}: corrupt SavedModel file: {error_summary(err)}") from None
+    if not proto.meta_graphs:
+        raise SavedModelError(f"{path}: corrupt SavedModel file: it holds no MetaGraph")
+    return proto
+
+
 def read_saved_model_proto(export_dir: str):
     """Parses `saved_model.pb` (or `.pbtxt`) of `export_dir`.
 
@@ -92,28 +113,14 @@ def read_saved_model_proto(export_dir: str):
     Raises:
       SavedModelError: the directory or file is missing, or the file does not parse.
     """
-    from tensorflow.core.protobuf import saved_model_pb2
-
     if not os.path.isdir(export_dir):
         raise SavedModelError(f"{export_dir}: SavedModel directory does not exist")
-    proto = saved_model_pb2.SavedModel()
-    binary_path = os.path.join(export_dir, names.SAVED_MODEL_FILENAME_PB)
-    text_path = os.path.join(export_dir, names.SAVED_MODEL_FILENAME_PBTXT)
-    if not os.path.isfile(binary_path) and not os.path.isfile(text_path):
-        raise SavedModelError(f"{export_dir}: no {names.SAVED_MODEL_FILENAME_PB} in the directory")
-    path = binary_path if os.path.isfile(binary_path) else text_path
-    try:
-        if path == binary_path:
-            with open(binary_path, "rb") as stream:
-                proto.ParseFromString(stream.read())
-        else:
-            with open(text_path, encoding="utf-8") as stream:
-                text_format.Parse(stream.read(), proto)
-    except (message.DecodeError, text_format.ParseError, UnicodeDecodeError) as err:
-        raise SavedModelError(f"{path}: corrupt SavedModel file: {error_summary(err)}") from None
-    if not proto.meta_graphs:
-        raise SavedModelError(f"{path}: corrupt SavedModel file: it holds no MetaGraph")
-    return proto
+    for name in (names.SAVED_MODEL_FILENAME_PB, names.SAVED_MODEL_FILENAME_PBTXT):
+        path = os.path.join(export_dir, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as stream:
+                return parse_saved_model(stream.read(), path)
+    raise SavedModelError(f"{export_dir}: no {names.SAVED_MODEL_FILENAME_PB} in the directory")
 
 
 def inspect_saved_model(export_dir: str) -> SavedModelRecord:

@@ -148,7 +148,7 @@ def test_show_training_noise_and_expanding_a_noise_scope(model, tmp_path):
     assert not [title for title in everything.nodes if title.startswith("[folded]")]
     assert {"cluster_gradients", "cluster_save", "cluster_train_op"} <= set(everything.clusters)
 
-    render(model, str(tmp_path / "grads.svg"), expand=["gradients"])
+    render(model, str(tmp_path / "grads.svg"), expand="gradients")  # one scope may be a plain string
     grads = Drawing(tmp_path / "grads.svg")
     assert "cluster_gradients" in grads.clusters and "[folded] gradients" not in grads.nodes
     assert "[folded] optimizer" in grads.nodes

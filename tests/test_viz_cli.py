@@ -1,6 +1,7 @@
 """`graphkit render` and bad input: one-line errors, exit code 2, no half-written output."""
 
 import os
+import shutil
 import stat
 
 import pytest
@@ -117,3 +118,18 @@ def test_bad_format_and_options_fail_before_reading(tmp_path):
 
 def test_cli_budget_default_matches_the_walk():
     assert render_command.DEFAULT_MAX_BOXES == walk.DEFAULT_MAX_BOXES
+
+
+def test_crashed_layout_is_retried_with_straight_edges(sources, tmp_path, monkeypatch):
+    real_dot = shutil.which("dot")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    fake_dot = fake_bin / "dot"
+    # Crashes like Graphviz 2.43 routing splines through deep clusters; straight edges lay out fine.
+    fake_dot.write_text(f'#!/bin/sh\nsource=$(cat)\ncase "$source" in\n  *splines=line*) '
+                        f'printf "%s" "$source" | {real_dot} "$@" ;;\n  *) kill -SEGV $$ ;;\nesac\n')
+    fake_dot.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    result = render(sources["pb"], str(tmp_path / "g.svg"), depth=2)
+    drawing = Drawing(tmp_path / "g.svg")
+    assert len(drawing.nodes) == result.visible_nodes and "cluster_model" in drawing.clusters

@@ -26,7 +26,10 @@ def to_digraph(view: walk.GraphView, style: Style = DEFAULT_STYLE, name: str = "
     Returns:
       a graphviz.Digraph; `.source` is the DOT text.
     """
-    digraph = graphviz.Digraph(name=name, graph_attr=dict(style.graph), node_attr=dict(style.node),
+    graph_attr = dict(style.graph)
+    if len(view.boxes) > style.large_view_boxes:
+        graph_attr.update(style.large_graph)
+    digraph = graphviz.Digraph(name=name, graph_attr=graph_attr, node_attr=dict(style.node),
                                edge_attr=dict(style.edge))
     boxes_in = collections.defaultdict(list)
     for box in view.boxes:

@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from typing import Optional
+from typing import Callable, Optional
 
 from graphkit.errors import RenderError
 
@@ -48,22 +48,34 @@ def find_dot() -> str:
     return path
 
 
-def run_dot(dot_source: str, fmt: str, dot_binary: Optional[str] = None) -> bytes:
+def run_dot(dot_source: str, fmt: str, dot_binary: Optional[str] = None,
+            fallback: Optional[Callable[[], str]] = None) -> bytes:
     """Lays out `dot_source` with `dot -T<fmt>` and returns the output bytes.
 
+    Args:
+      fallback: makes a simpler DOT source to lay out instead when `dot` crashes
+        (is killed by a signal), which Graphviz 2.43 does on some large clustered graphs.
     Raises:
-      RenderError: `dot` is missing or rejects the source (first line of its error).
+      RenderError: `dot` is missing, rejects the source or crashes (first line of its error).
     """
     dot_binary = dot_binary or find_dot()
+    done = _run(dot_binary, dot_source, fmt)
+    if done.returncode < 0 and fallback is not None:
+        done = _run(dot_binary, fallback(), fmt)
+    if done.returncode != 0:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        what = f"signal {-done.returncode}" if done.returncode < 0 else str(done.returncode)
+        raise RenderError(f"Graphviz `dot` failed ({what}): {lines[0] if lines else 'no message'}")
+    return done.stdout
+
+
+def _run(dot_binary: str, dot_source: str, fmt: str) -> subprocess.CompletedProcess:
     try:
         done = subprocess.run([dot_binary, f"-T{fmt}"], input=dot_source.encode("utf-8"),
                               capture_output=True, check=False)
     except OSError as err:
         raise RenderError(f"Graphviz `dot` ({dot_binary}) cannot run: {err}; {INSTALL_HINT}") from None
-    if done.returncode != 0:
-        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RenderError(f"Graphviz `dot` failed ({done.returncode}): {lines[0] if lines else 'no message'}")
-    return done.stdout
+    return done
 
 
 def write_atomic(path: str, data: bytes) -> None:

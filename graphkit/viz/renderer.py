@@ -18,7 +18,7 @@ import graphviz
 from graphkit.graphio import LoadedGraph, Source, load_graph
 from graphkit.viz import output
 from graphkit.viz.dot import to_digraph
-from graphkit.viz.style import DEFAULT_STYLE, Style
+from graphkit.viz.style import DEFAULT_STYLE, STRAIGHT_EDGES, Style
 from graphkit.viz.walk import DEFAULT_MAX_BOXES, GraphView, OpAccounting, ViewOptions, build_view
 
 
@@ -115,7 +115,7 @@ def render(
       SavedModelError: unknown tag set or signature.
     """
     fmt = output.output_format(output_path, format)
-    options = ViewOptions(depth=depth, expand=tuple(expand), hide=tuple(hide), prune_to=prune_to,
+    options = ViewOptions(depth=depth, expand=expand, hide=hide, prune_to=prune_to,
                           show_training_noise=show_training_noise, max_boxes=max_boxes)
     dot_binary = None if fmt == "dot" else output.find_dot()  # fail before the slow part
     start = time.perf_counter()
@@ -124,7 +124,11 @@ def render(
     view, digraph = draw(loaded, options, style)
     dot_source = digraph.source
     dot_at = time.perf_counter()
-    data = dot_source.encode("utf-8") if fmt == "dot" else output.run_dot(dot_source, fmt, dot_binary)
+    if fmt == "dot":
+        data = dot_source.encode("utf-8")
+    else:
+        straight = dataclasses.replace(style, graph={**style.graph, **STRAIGHT_EDGES})
+        data = output.run_dot(dot_source, fmt, dot_binary, fallback=lambda: to_digraph(view, straight).source)
     laid_out_at = time.perf_counter()
     output.write_atomic(output_path, data)
     return RenderResult(

@@ -4,10 +4,13 @@ The graph walk (`graphkit.viz.walk`) never sees these tables; `graphkit.viz.dot`
 looks each box's kind up here. To restyle, build your own `Style` (for example
 `dataclasses.replace(DEFAULT_STYLE, boxes={...})`) and pass it to `render`.
 
-The layout settings in `LAYOUT` were measured on the 10,000-op benchmark graph
-(benchmarks/render_large.py): `newrank` with `remincross=false`, capped
-network-simplex (`nslimit`, `nslimit1`) and crossing-minimisation (`mclimit`)
-iterations keep a 1,300-box layout within seconds while nodes stay ordered.
+Layout settings were measured on the 10,000-op benchmark graph
+(benchmarks/render_large.py) with Graphviz 2.43. `newrank` ranks nested
+clusters without the old ranker's "trouble in init_rank" failures. Views of
+more than `large_view_boxes` boxes add `LARGE_LAYOUT`: straight edges (spline
+routing through ~1,000 ranks of nested clusters took most of the time, and
+crashed 2.43 outright), capped network-simplex iterations (`nslimit`) and
+crossing-minimisation passes (`mclimit`, `remincross=false`).
 """
 
 from __future__ import annotations
@@ -22,16 +25,22 @@ FONT = "Helvetica"
 
 LAYOUT = MappingProxyType({
     "rankdir": "TB",
-    "compound": "true",
-    "remincross": "false",
-    "nslimit": "2",
-    "nslimit1": "2",
-    "mclimit": "0.3",
-    "searchsize": "10",
+    "compound": "true",   # lets an edge stop at a cluster's frame (lifted training-noise edges)
+    "newrank": "true",
     "ranksep": "0.3",
     "nodesep": "0.2",
     "splines": "true",
 })
+LARGE_LAYOUT = MappingProxyType({
+    "splines": "line",
+    "nslimit": "0.5",
+    "nslimit1": "2",
+    "mclimit": "0.3",
+    "remincross": "false",
+    "searchsize": "10",
+})
+# Graphviz 2.43 can crash routing splines through deep clusters; a crashed layout is retried with this.
+STRAIGHT_EDGES = MappingProxyType({"splines": "line"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +49,7 @@ class Style:
 
     Attributes:
       graph: attributes of the whole graph (layout settings, font).
+      large_graph: added to `graph` for views of more than `large_view_boxes` boxes.
       node: defaults for every box.
       edge: defaults for every edge.
       boxes: box kind (walk.BOX_KINDS) -> attributes added to the defaults.
@@ -60,6 +70,8 @@ class Style:
     folded_edge: Mapping[str, str]
     cluster: Mapping[str, str]
     cluster_fills: tuple
+    large_graph: Mapping[str, str] = dataclasses.field(default_factory=lambda: LARGE_LAYOUT)
+    large_view_boxes: int = 300
     max_penwidth: float = 4.0
 
 

@@ -541,10 +541,9 @@ class _Walk:
         """
         cluster_of = {box.id: box.cluster for box in boxes}
         folded = {box.id for box in boxes if box.kind == FOLDED}
-        representative = {}
-        for box in boxes:
-            if box.cluster:
-                representative.setdefault(box.cluster.split("/", 1)[0], box.id)
+        # The cluster's last box in graph order sits low in the cluster, near the training
+        # machinery below it: short lifted arrows keep Graphviz's spline routing cheap.
+        representative = {box.cluster.split("/", 1)[0]: box.id for box in boxes if box.cluster}
 
         def lift(box_id):
             cluster = cluster_of[box_id]
