@@ -90,14 +90,8 @@ def measure(graph, feeds, fetch: str, threads: int, repeats: int, unknown_dim: i
     from graphkit import analysis, trace
 
     v1 = tf.compat.v1
-    graph_def = graph.as_graph_def()
-    fetches, fed = [analysis.node_name(fetch)], list(feeds)
-    written = analysis.work_span(graph_def, fetches, fed, cost="flops", unknown_dim=unknown_dim)
-    optimized_def = analysis.grappler_optimized(graph_def, fetches, fed)
-    optimized = analysis.work_span(optimized_def, fetches, fed, cost="flops", unknown_dim=unknown_dim,
-                                   graph_form=analysis.GRAPH_OPTIMIZED)
-    unit = analysis.work_span(optimized_def, fetches, fed, cost="unit", graph_form=analysis.GRAPH_OPTIMIZED)
-
+    # The timed session must be the process's first: TensorFlow sizes the CPU
+    # device's intra-op pool once, and Grappler's cluster below would do it first.
     config = v1.ConfigProto(inter_op_parallelism_threads=threads, intra_op_parallelism_threads=1)
     with graph.as_default():
         init = v1.global_variables_initializer()
@@ -116,6 +110,13 @@ def measure(graph, feeds, fetch: str, threads: int, repeats: int, unknown_dim: i
         # CPU seconds of all threads per wall second: how many cores the steps really got.
         cores_used = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
         traced = trace.run_traced(session, [fetch], feeds, runs=3, partition_graphs=True)
+    graph_def = graph.as_graph_def()
+    fetches, fed = [analysis.node_name(fetch)], list(feeds)
+    written = analysis.work_span(graph_def, fetches, fed, cost="flops", unknown_dim=unknown_dim)
+    optimized_def = analysis.grappler_optimized(graph_def, fetches, fed)
+    optimized = analysis.work_span(optimized_def, fetches, fed, cost="flops", unknown_dim=unknown_dim,
+                                   graph_form=analysis.GRAPH_OPTIMIZED)
+    unit = analysis.work_span(optimized_def, fetches, fed, cost="unit", graph_form=analysis.GRAPH_OPTIMIZED)
     steps = [trace.parse_run_metadata(md) for md in traced]
     parallelism = [trace.summarize(step).average_parallelism for step in steps]
     # What ran (partition graphs), costed by how long each op took: no FLOP model needed.
