@@ -1,0 +1,47 @@
+"""Benchmarks' own arithmetic and output, checked on small inputs (no timings asserted)."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from graphkit import analysis
+from graphkit.models.hello_mnist import build_hello_mnist
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_benchmark(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "benchmarks", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("batch", [32, 256])
+def test_step_flops_match_tensorflows_op_statistics(batch):
+    """The benchmark's hand-counted matmul FLOPs equal TensorFlow's count for the step that runs."""
+    bench = load_benchmark("mnist_vs_keras")
+    model = build_hello_mnist(seed=1)
+    graph_def = model.graph_def()
+    optimized = analysis.grappler_optimized(graph_def, [model.train_op.name], ["x", "labels"])
+    costs, _ = analysis.flop_costs(optimized, unknown_dim=batch)
+    matmuls = {node.name for node in optimized.node if "MatMul" in node.op}
+    assert sum(costs[name] for name in matmuls) == bench.step_matmul_flops(batch)
+    assert bench.epoch_flops(100, 32) == 3 * bench.step_matmul_flops(32) + bench.step_matmul_flops(4)
+
+
+def test_render_large_prints_its_figures_as_json():
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "render_large.py"),
+         "--stages", "1", "--blocks", "2", "--repeat", "1", "--no-peer", "--json"],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    for view in ("default", "detailed"):
+        assert {"ops", "visible_nodes", "dot_s", "svg_s"} <= set(figures[view])
+        assert sum(figures[view]["accounting"].values()) == figures["ops"]
+    assert figures["visible_nodes"] <= 60 < figures["ops"]
