@@ -8,6 +8,25 @@ and keeps its traceback.
 """
 
 
+_TF_BOILERPLATE = ("Graph execution error", "Detected at node", "Node:", "[[", "File ", "defined at")
+
+
+def tf_error_line(error) -> str:
+    """The one line of a TensorFlow error (or its message) that says what went wrong.
+
+    A runtime error's message starts with "Graph execution error:" and the
+    Python stack that built the failing node; the cause comes after the last
+    "Node:" line. Used to turn TensorFlow errors into one-line graphkit errors.
+    """
+    text = error if isinstance(error, str) else (
+        getattr(error, "message", None) or str(error) or type(error).__name__)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    node_lines = [index for index, line in enumerate(lines) if line.startswith("Node:")]
+    after_node = lines[node_lines[-1] + 1:] if node_lines else lines
+    useful = [line for line in after_node if not line.startswith(_TF_BOILERPLATE)]
+    return (useful or lines or [type(error).__name__])[0]
+
+
 class GraphkitError(Exception):
     """Base class: a problem with the user's input, not a bug in graphkit."""
 

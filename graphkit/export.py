@@ -27,9 +27,8 @@ from tensorflow.python.util import deprecation
 
 from graphkit import signatures as names
 from graphkit.atomic import atomic_write_bytes
-from graphkit.errors import SavedModelError
+from graphkit.errors import SavedModelError, tf_error_line
 from graphkit.model import GraphModel
-from graphkit.saved_model import error_summary
 
 v1 = tf.compat.v1
 
@@ -115,7 +114,7 @@ def export_saved_model(
                 builder.save()
         except tf.errors.OpError as err:  # e.g. a variable that was never initialized
             raise SavedModelError(f"{export_dir}: cannot save the session's variables: "
-                                  f"{error_summary(err)}") from None
+                                  f"{tf_error_line(err)}") from None
         if frozen:
             frozen_def = freeze_graph_def(session, signature_map.values())
             atomic_write_bytes(os.path.join(staging_dir, names.FROZEN_GRAPH_FILENAME),

@@ -29,7 +29,7 @@ from google.protobuf import message, text_format
 from tensorflow.core.framework import graph_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from graphkit.errors import RenderError, SavedModelError
+from graphkit.errors import RenderError, SavedModelError, tf_error_line
 from graphkit.model import GraphModel
 from graphkit.saved_model import parse_saved_model
 
@@ -211,11 +211,6 @@ def _load_saved_model_dir(path: str, tag_set, signature) -> LoadedGraph:
     raise SavedModelError(f"{path}: not a SavedModel directory (no saved_model.pb or saved_model.pbtxt)")
 
 
-def _first_line(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
-
-
 def _load_text(data: bytes, path: str, tag_set, signature) -> LoadedGraph:
     try:
         text = data.decode("utf-8")
@@ -229,7 +224,7 @@ def _load_text(data: bytes, path: str, tag_set, signature) -> LoadedGraph:
         try:
             text_format.Parse(text, meta_graph)
         except text_format.ParseError:
-            raise RenderError(f"{path}: not a GraphDef text file ({_first_line(graph_err)})") from None
+            raise RenderError(f"{path}: not a GraphDef text file ({tf_error_line(graph_err)})") from None
         return _from_meta_graph(meta_graph, path, KIND_META_GRAPH, signature)
     _check_graph_def(graph_def, path)
     return LoadedGraph(with_output_shapes(graph_def), {}, {}, KIND_GRAPH_DEF, path)

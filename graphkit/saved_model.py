@@ -23,7 +23,7 @@ from google.protobuf import message, text_format
 from tensorflow.python.util import deprecation
 
 from graphkit import signatures as names
-from graphkit.errors import SavedModelError
+from graphkit.errors import SavedModelError, tf_error_line
 
 v1 = tf.compat.v1
 
@@ -99,7 +99,7 @@ def parse_saved_model(data: bytes, path: str):
         else:
             proto.ParseFromString(data)
     except (message.DecodeError, text_format.ParseError, UnicodeDecodeError) as err:
-        raise SavedModelError(f"{path}: corrupt SavedModel file: {error_summary(err)}") from None
+        raise SavedModelError(f"{path}: corrupt SavedModel file: {tf_error_line(err)}") from None
     if not proto.meta_graphs:
         raise SavedModelError(f"{path}: corrupt SavedModel file: it holds no MetaGraph")
     return proto
@@ -227,7 +227,7 @@ def load_saved_model(export_dir: str, tags: Sequence[str] = names.DEFAULT_TAGS,
             v1.saved_model.loader.load(session, list(tags), export_dir)
     except (tf.errors.OpError, OSError, ValueError, RuntimeError) as err:
         session.close()
-        raise SavedModelError(f"{export_dir}: cannot load SavedModel: {error_summary(err)}") from None
+        raise SavedModelError(f"{export_dir}: cannot load SavedModel: {tf_error_line(err)}") from None
     return LoadedModel(os.path.abspath(export_dir), tuple(tags), session, signatures)
 
 
@@ -261,7 +261,7 @@ def run_signature(loaded: LoadedModel, inputs: Mapping[str, object],
         return loaded.session.run(fetches, feed)
     except tf.errors.OpError as err:
         raise SavedModelError(f"{loaded.path} signature {signature_key!r}: run failed: "
-                              f"{error_summary(err)}") from None
+                              f"{tf_error_line(err)}") from None
 
 
 def check_signature_inputs(signature: SignatureRecord, inputs: Mapping[str, object],
@@ -324,18 +324,3 @@ def _tensor_records(tensor_infos) -> tuple[TensorRecord, ...]:
     return tuple(records)
 
 
-def error_summary(err: BaseException) -> str:
-    """The line of a TensorFlow error that says what went wrong.
-
-    A runtime error's message starts with "Graph execution error:" and the
-    Python stack that built the failing node; the cause comes after those.
-    """
-    text = getattr(err, "message", None) or str(err) or type(err).__name__
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    for line in lines:
-        if not line.startswith(_NOISE_PREFIXES):
-            return line
-    return lines[0] if lines else type(err).__name__
-
-
-_NOISE_PREFIXES = ("Graph execution error", "Detected at node", "File ", "Node:", "[[", "defined at")

@@ -21,7 +21,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from graphkit.errors import CheckpointError, FeedError, ModelError
+from graphkit.errors import CheckpointError, FeedError, ModelError, tf_error_line
 from graphkit.feeds import check_feeds, example_count
 from graphkit.model import GraphModel
 
@@ -123,8 +123,7 @@ class ModelSession:
             with self.model.graph.as_default():
                 self._saver.restore(self.session, prefix)
         except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as err:
-            first_line = err.message.strip().splitlines()[0]
-            raise CheckpointError(f"{prefix}: does not match this graph: {first_line}") from None
+            raise CheckpointError(f"{prefix}: does not match this graph: {tf_error_line(err)}") from None
         match = _EPOCH_SUFFIX.search(prefix)
         self.epoch = int(match.group(1)) if match else 0
         return prefix

@@ -22,7 +22,7 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 
-from graphkit.errors import DTypeError, ShapeError, TraceError
+from graphkit.errors import DTypeError, ShapeError, TraceError, tf_error_line
 
 # "name = Op(input, ^control, other:1)", the format TensorFlow's Timeline parses too.
 _LABEL = re.compile(r"(.*) = (.*)\((.*)\)")
@@ -381,20 +381,10 @@ def run_traced(session, fetches: Sequence, feed_dict: Mapping | None = None, run
                         run_metadata=run_metadata if traced else None)
         except (tf.errors.InvalidArgumentError, tf.errors.FailedPreconditionError) as err:
             raise TraceError(f"Session.run of {[f.name for f in resolved_fetches]}: "
-                             f"{error_line(err.message)}") from err
+                             f"{tf_error_line(err)}") from err
         if traced:
             collected.append(run_metadata)
     return tuple(collected)
-
-
-def error_line(message: str) -> str:
-    """The informative line of a TensorFlow runtime error ("Could not find variable w...")."""
-    boilerplate = ("Graph execution error", "Detected at node", "Node:", "[[", "File ")
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    node_lines = [index for index, line in enumerate(lines) if line.startswith("Node:")]
-    after_node = lines[node_lines[-1] + 1:] if node_lines else lines  # the stack trace comes before
-    useful = [line for line in after_node if not line.startswith(boilerplate)]
-    return (useful or lines or ["unknown error"])[0]
 
 
 def _resolve_fetch(graph, fetch):

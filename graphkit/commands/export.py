@@ -90,7 +90,7 @@ def _export_meta(args: argparse.Namespace) -> tuple[str, str]:
     import tensorflow as tf
     from google.protobuf import message
 
-    from graphkit.errors import SavedModelError
+    from graphkit.errors import SavedModelError, tf_error_line
     from graphkit.export import Signature, export_saved_model
 
     v1 = tf.compat.v1
@@ -106,8 +106,7 @@ def _export_meta(args: argparse.Namespace) -> tuple[str, str]:
         try:
             saver = v1.train.import_meta_graph(args.meta, clear_devices=True)
         except (OSError, ValueError, KeyError, tf.errors.OpError, message.DecodeError) as err:
-            first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise SavedModelError(f"{args.meta}: cannot import MetaGraph: {first_line}") from None
+            raise SavedModelError(f"{args.meta}: cannot import MetaGraph: {tf_error_line(err)}") from None
         signature = Signature(_named_tensors(graph, "--input", args.input),
                               _named_tensors(graph, "--output", args.output))
     with v1.Session(graph=graph) as session:
@@ -115,7 +114,7 @@ def _export_meta(args: argparse.Namespace) -> tuple[str, str]:
             try:
                 saver.restore(session, prefix)
             except (tf.errors.OpError, ValueError) as err:
-                raise SavedModelError(f"{prefix}: cannot restore: {str(err).splitlines()[0]}") from None
+                raise SavedModelError(f"{prefix}: cannot restore: {tf_error_line(err)}") from None
             weights = f"weights from {prefix}"
         else:
             with graph.as_default():
