@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from typing import Callable, Optional
 
+from graphkit.atomic import atomic_write_bytes
 from graphkit.errors import RenderError
 
 FORMATS = ("svg", "dot", "png", "pdf")
@@ -79,36 +79,13 @@ def _run(dot_binary: str, dot_source: str, fmt: str) -> subprocess.CompletedProc
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Writes `data` to `path` through a temporary file in the same directory, then os.replace.
+    """Writes `data` to `path` atomically (graphkit.atomic), as a RenderError if it cannot.
 
     Raises:
       RenderError: the directory cannot be created or written.
     """
-    directory = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(directory, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{os.path.basename(path)}.",
-                                             suffix=".tmp", delete=False)
+        atomic_write_bytes(path, data)
     except OSError as err:
         raise RenderError(f"{path}: cannot write ({err.strerror or err})") from None
-    try:
-        with handle:
-            handle.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(handle.name, 0o666 & ~umask)  # mkstemp makes it 0600; give it a normal file's mode
-        os.replace(handle.name, path)
-    except OSError as err:
-        _remove_quietly(handle.name)
-        raise RenderError(f"{path}: cannot write ({err.strerror or err})") from None
-    except BaseException:
-        _remove_quietly(handle.name)
-        raise
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
