@@ -197,12 +197,6 @@ class ModelSession:
         return tqdm(total=total, unit="ex", unit_scale=True, disable=None if enabled else True,
                     desc=f"epoch {self.epoch + 1}", leave=False)
 
-    def _step_function(self):
-        """One training step as a callable returning the loss; skips Session.run's
-        per-call fetch/feed bookkeeping. Feeds `training=True` and `feeds`."""
-        flags = [] if self.model.training is None else [self.model.training]
-        return self.session.make_callable((self.model.train_op, self.model.loss), flags), [True] * len(flags)
-
     def _pipeline_epochs(self, arrays, count, batch_size, shuffle, rng):
         """Feeds the arrays into the in-graph iterator once; returns a function
         that runs one epoch (ceil(count / batch_size) steps) from it."""
@@ -212,7 +206,11 @@ class ModelSession:
         init_feed[pipeline.shuffle_buffer] = count if shuffle else 1
         init_feed[pipeline.shuffle_seed] = int(rng.integers(2**62))
         self.session.run(pipeline.initializer, init_feed)
-        step, flag_values = self._step_function()
+        # A callable skips Session.run's per-call fetch/feed bookkeeping; the
+        # only feed left is training=True.
+        flags = [] if self.model.training is None else [self.model.training]
+        step = self.session.make_callable((self.model.train_op, self.model.loss), flags)
+        flag_values = [True] * len(flags)
         steps_per_epoch = -(-count // batch_size)
 
         def run_epoch(bar):

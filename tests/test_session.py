@@ -165,3 +165,19 @@ def test_pipeline_visits_every_example_once_per_epoch_in_a_new_order():
         assert sorted(order) == list(range(100))
         orders.append(order)
     assert not np.array_equal(orders[0], orders[1])  # reshuffled each epoch
+
+
+def test_run_feeds_by_name_and_turns_dropout_on_for_training(blobs):
+    x = blobs[0][:4]
+    with ModelSession(small_model(in_graph_pipeline=False)) as session:
+        graph = session.model.graph
+        hidden = graph.get_tensor_by_name("dense/Relu:0")
+        dropped = graph.get_tensor_by_name("dropout/output:0")
+        h, inference = session.run([hidden, dropped], {"x": x})
+        np.testing.assert_array_equal(inference, h)  # dropout is the identity at inference
+        h, trained = session.run([hidden, dropped], {"x": x}, training=True)
+        kept = trained != 0
+        np.testing.assert_allclose(trained[kept], h[kept] / 0.8, rtol=1e-6)
+        assert (trained[h > 0] == 0).any()
+        with pytest.raises(ShapeError, match="x: expected shape"):
+            session.run(hidden, {"x": x[:, :5]})
