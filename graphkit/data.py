@@ -38,7 +38,6 @@ import numpy as np
 
 from graphkit.atomic import atomic_write_bytes
 from graphkit.errors import DataError
-from graphkit.feeds import tf_aligned_empty
 
 DATASETS = ("mnist", "fashion-mnist")
 CLASSES = 10
@@ -81,6 +80,21 @@ REMOTE_FILES: dict[str, dict[str, str]] = {
 }
 
 
+# TensorFlow feeds a numpy array without copying it only when its data is
+# aligned like its own buffers (EIGEN_MAX_ALIGN_BYTES); numpy's large arrays
+# are 16-byte aligned, so feeding a whole training set would copy it.
+TF_ALIGNMENT = 64
+
+
+def tf_aligned_empty(shape, dtype) -> np.ndarray:
+    """An uninitialised array whose data TensorFlow can feed without a copy."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buffer = np.empty(size + TF_ALIGNMENT, np.uint8)
+    offset = -buffer.ctypes.data % TF_ALIGNMENT
+    return buffer[offset:offset + size].view(dtype).reshape(shape)
+
+
 def normalized_images(x: np.ndarray) -> np.ndarray:
     """Pixels as float32 in [0, 1].
 
@@ -88,7 +102,7 @@ def normalized_images(x: np.ndarray) -> np.ndarray:
       x: uint8 images [n, 28, 28] (any shape works).
     Returns:
       float32 array of x's shape, x / 255, allocated so that TensorFlow can
-      feed it without a copy (see graphkit.feeds.tf_aligned_empty).
+      feed it without a copy (see tf_aligned_empty).
     """
     x = np.asarray(x)
     out = tf_aligned_empty(x.shape, np.float32)

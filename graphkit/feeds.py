@@ -21,21 +21,6 @@ def describe(tensor: tf.Tensor) -> str:
     return f"{tensor.name} [{dims}] {tensor.dtype.name}"
 
 
-# TensorFlow feeds a numpy array without copying it only when its data is
-# aligned like its own buffers (EIGEN_MAX_ALIGN_BYTES); numpy's large arrays
-# are 16-byte aligned, so feeding a whole training set would copy it.
-TF_ALIGNMENT = 64
-
-
-def tf_aligned_empty(shape, dtype) -> np.ndarray:
-    """An uninitialised array whose data TensorFlow can feed without a copy."""
-    dtype = np.dtype(dtype)
-    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    buffer = np.empty(size + TF_ALIGNMENT, np.uint8)
-    offset = -buffer.ctypes.data % TF_ALIGNMENT
-    return buffer[offset:offset + size].view(dtype).reshape(shape)
-
-
 def check_array(name: str, tensor: tf.Tensor, value) -> np.ndarray:
     """Converts `value` to the placeholder's dtype after checking dtype and shape.
 

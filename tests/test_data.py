@@ -482,3 +482,11 @@ def test_cli_data_error_is_one_line(tmp_path, capsys):
     assert cli.main(["data", "--dataset", "mnist", "--data", str(tmp_path / "none.npz")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("graphkit data: error: ") and "none.npz" in err
+
+
+def test_normalized_images_are_scaled_and_aligned_for_copy_free_feeding():
+    images = np.arange(3 * 28 * 28, dtype=np.uint64).reshape(3, 28, 28) % 256
+    scaled = data.normalized_images(images.astype(np.uint8))
+    assert scaled.dtype == np.float32 and scaled.shape == (3, 28, 28)
+    np.testing.assert_allclose(scaled, images / 255.0, rtol=1e-6)
+    assert scaled.ctypes.data % data.TF_ALIGNMENT == 0
