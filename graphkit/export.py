@@ -7,7 +7,7 @@
 The export knows no model: it takes a session and either a `GraphModel`
 (whose `inputs`/`outputs` become the `serving_default` signature) or named
 tensors in `signatures`. Model inputs may be `placeholder_with_default` over an
-in-graph `tf.data` iterator: a caller that feeds them cuts the iterator out,
+in-graph input pipeline: a caller that feeds them cuts the pipeline out,
 and the frozen graph turns them into plain placeholders so that the pipeline is
 pruned away. The export is atomic: it is built in a temporary directory next
 to `export_dir` and renamed into place, so a reader never sees half a model.
@@ -130,7 +130,7 @@ def freeze_graph_def(session: v1.Session, signatures: Sequence[Signature]) -> tf
 
     Each signature input becomes a plain `Placeholder` (a placeholder_with_default
     loses its default), so nothing upstream of an input, such as an in-graph
-    tf.data iterator, survives the pruning.
+    in-graph input pipeline, survives the pruning.
 
     Args:
       session: a session holding the variable values.

@@ -119,9 +119,11 @@ def dropout(
         active_rate = tf.where(training, tf.constant(rate, inputs.dtype), tf.constant(0.0, inputs.dtype),
                                name="rate")
         noise = v1.random_uniform(tf.shape(inputs), dtype=inputs.dtype, seed=seed, name="noise")
-        keep = tf.cast(noise >= active_rate, inputs.dtype, name="keep_mask")
         scale = tf.math.reciprocal(1.0 - active_rate, name="scale")
-        return tf.multiply(inputs * scale, keep, name="output")
+        # The mask carries the scale (1/(1-rate) where kept, 0 where dropped), so
+        # the forward pass and its gradient each take one multiply of `inputs`' size.
+        scaled_keep = tf.where(noise >= active_rate, scale, tf.zeros([], inputs.dtype), name="scaled_keep_mask")
+        return tf.multiply(inputs, scaled_keep, name="output")
 
 
 def flatten(inputs: tf.Tensor, scope: Optional[str] = None) -> tf.Tensor:

@@ -24,23 +24,28 @@ from graphkit.errors import ModelError
 
 @dataclasses.dataclass(frozen=True)
 class InGraphPipeline:
-    """A `tf.data` pipeline inside the graph, fed once per run with whole arrays.
+    """An input pipeline inside the graph over arrays preloaded into variables.
 
     Attributes:
       sources: name -> placeholder that receives a whole array ([examples, ...]).
-      batch_size: int64 scalar placeholder, the batch size of the next epoch.
-      shuffle_buffer: int64 scalar placeholder; 1 turns shuffling off.
-      shuffle_seed: int64 scalar placeholder, fed per run so that orders are
-        repeatable; each epoch is reshuffled from it.
-      initializer: op that (re)starts the endless iterator over the fed arrays.
-      next: name -> tensor of the next batch (what model inputs default to).
+      load: op that copies the fed `sources` into the pipeline's local variables.
+      release: op that empties those variables again (gives the memory back).
+      batch_size: int64 scalar placeholder, fed with `start_epoch`.
+      shuffle: bool scalar placeholder, fed with `start_epoch`; False keeps order.
+      shuffle_seed: int64 scalar placeholder, fed with `start_epoch`; the same
+        seed gives the same order.
+      start_epoch: op that draws a new order of the loaded examples and rewinds.
+      next: name -> tensor of the next batch (what model inputs default to);
+        each evaluation advances one batch.
     """
 
     sources: Mapping[str, tf.Tensor]
+    load: tf.Operation
+    release: tf.Operation
     batch_size: tf.Tensor
-    shuffle_buffer: tf.Tensor
+    shuffle: tf.Tensor
     shuffle_seed: tf.Tensor
-    initializer: tf.Operation
+    start_epoch: tf.Operation
     next: Mapping[str, tf.Tensor]
 
 

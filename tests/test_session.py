@@ -143,28 +143,70 @@ def test_graph_mode_leaves_eager_on():
     assert float(tf.constant(2.0) * 3) == 6.0
 
 
+def _pipeline_epochs(session, pipeline, seeds, shuffle=True, batches=4):
+    """Batches of one epoch per seed, each epoch started with that seed."""
+    epochs = []
+    for seed in seeds:
+        session.run(pipeline.start_epoch, {pipeline.batch_size: 32, pipeline.shuffle: shuffle,
+                                           pipeline.shuffle_seed: seed})
+        epochs.append([session.run(pipeline.next) for _ in range(batches)])
+    return epochs
+
+
 def test_pipeline_visits_every_example_once_per_epoch_in_a_new_order():
     from graphkit.pipeline import make_pipeline
 
     graph = tf.Graph()
     with graph.as_default():
         pipeline = make_pipeline({"x": ([2], tf.float32), "labels": ([], tf.int32)}, seed=3)
+        local_init = v1.local_variables_initializer()
     x = np.stack([np.arange(100), -np.arange(100)], 1).astype(np.float32)
     labels = np.arange(100, dtype=np.int32)
     with v1.Session(graph=graph) as session:
-        session.run(pipeline.initializer, {pipeline.sources["x"]: x, pipeline.sources["labels"]: labels,
-                                           pipeline.batch_size: 32, pipeline.shuffle_buffer: 100,
-                                           pipeline.shuffle_seed: 5})
-        epochs = [[session.run(pipeline.next) for _ in range(4)] for _ in range(2)]
+        session.run(local_init)
+        session.run(pipeline.load, {pipeline.sources["x"]: x, pipeline.sources["labels"]: labels})
+        epochs = _pipeline_epochs(session, pipeline, seeds=[5, 6, 5])
+        in_order = _pipeline_epochs(session, pipeline, seeds=[5], shuffle=False, batches=5)[0]
     orders = []
     for batches in epochs:
         assert [len(b["labels"]) for b in batches] == [32, 32, 32, 4]  # no batch spans two epochs
         order = np.concatenate([b["labels"] for b in batches])
         rows = np.concatenate([b["x"] for b in batches])
-        np.testing.assert_array_equal(rows[:, 0], order)  # rows stay whole
+        np.testing.assert_array_equal(rows, x[order])  # rows stay whole
         assert sorted(order) == list(range(100))
         orders.append(order)
-    assert not np.array_equal(orders[0], orders[1])  # reshuffled each epoch
+    assert not np.array_equal(orders[0], orders[1])  # a new seed, a new order
+    np.testing.assert_array_equal(orders[0], orders[2])  # the same seed, the same order
+    np.testing.assert_array_equal(np.concatenate([b["labels"] for b in in_order[:4]]), labels)
+    np.testing.assert_array_equal(in_order[4]["labels"], labels[:32])  # past the end: starts over
+
+
+def test_pipeline_data_is_local_released_after_fit_and_not_checkpointed(blobs, tmp_path):
+    model = small_model()
+    with model.graph.as_default():
+        data_shape = tf.raw_ops.VariableShape(input=model.graph.get_tensor_by_name("input_pipeline/x_data:0"))
+    with ModelSession(model, checkpoint_dir=str(tmp_path)) as session:
+        session.fit(arrays(blobs), epochs=1, batch_size=64, progress=False)
+        shape = session.session.run(data_shape)
+    assert list(shape) == [0, 28, 28]  # the preloaded copy is given back
+    stored = dict(tf.train.list_variables(str(tmp_path)))
+    assert stored and not any(name.startswith("input_pipeline") for name in stored)
+
+
+def test_training_step_turns_training_on_without_a_feed():
+    graph = tf.Graph()
+    with graph.as_default():
+        counter = v1.get_variable("counter", [], initializer=tf.zeros_initializer())
+        training = v1.placeholder_with_default(False, [], name="training")
+        loss = tf.cast(training, tf.float32) + 0.0 * counter
+        train_op = counter.assign_add(1.0).op
+    model = GraphModel(graph, inputs={}, outputs={"loss": loss}, loss=loss, train_op=train_op,
+                       training=training)
+    with ModelSession(model) as session:
+        step = session._training_step()
+        assert [float(step()[0]) for _ in range(3)] == [1.0, 1.0, 1.0]
+        assert session.run(loss) == 0.0  # outside the step, training stays off
+        assert session.run(counter) == 3.0
 
 
 def test_run_feeds_by_name_and_turns_dropout_on_for_training(blobs):

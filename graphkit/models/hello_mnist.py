@@ -35,8 +35,8 @@ def build_hello_mnist(
     """Builds the seed model in a new graph.
 
     Args:
-      in_graph_pipeline: give `x` and `labels` defaults from an in-graph tf.data
-        iterator (the fast training path); they can still be fed.
+      in_graph_pipeline: give `x` and `labels` defaults from the in-graph
+        input pipeline (the fast training path); they can still be fed.
       seed: graph-level seed for initializers, dropout and shuffling.
     Returns:
       a GraphModel with inputs {x}, targets {labels}, outputs {probabilities,
