@@ -122,7 +122,8 @@ def dropout(
         scale = tf.math.reciprocal(1.0 - active_rate, name="scale")
         # The mask carries the scale (1/(1-rate) where kept, 0 where dropped), so
         # the forward pass and its gradient each take one multiply of `inputs`' size.
-        scaled_keep = tf.where(noise >= active_rate, scale, tf.zeros([], inputs.dtype), name="scaled_keep_mask")
+        scaled_keep = tf.where(noise >= active_rate, scale, tf.zeros([], inputs.dtype),
+                               name="scaled_keep_mask")
         return tf.multiply(inputs, scaled_keep, name="output")
 
 

@@ -214,8 +214,9 @@ class ModelSession:
         steps_per_epoch = -(-count // batch_size)
 
         def run_epoch(bar):
-            self.session.run(pipeline.start_epoch, {pipeline.batch_size: batch_size, pipeline.shuffle: shuffle,
-                                                    pipeline.shuffle_seed: int(rng.integers(2**62))})
+            epoch_feed = {pipeline.batch_size: batch_size, pipeline.shuffle: shuffle,
+                          pipeline.shuffle_seed: int(rng.integers(2**62))}
+            self.session.run(pipeline.start_epoch, epoch_feed)
             total_loss = 0.0
             for index in range(1, steps_per_epoch + 1):
                 total_loss += step()[0]
