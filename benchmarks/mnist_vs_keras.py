@@ -84,23 +84,27 @@ def run_keras(args) -> dict:
 
 
 def run_graphkit(args) -> dict:
-    from graphkit.models.hello_mnist import build_hello_mnist
+    from graphkit.models.hello_mnist import build_hello_mnist, towers_config
     from graphkit.session import ModelSession
 
     x_train, y_train, x_test, y_test, source = load_arrays(args.dataset, args.data)
-    model = build_hello_mnist(seed=args.seed)
-    with ModelSession(model) as session:
+    model = build_hello_mnist(seed=args.seed, towers=args.towers)
+    config = towers_config(args.towers) if args.towers > 1 else None
+    with ModelSession(model, config=config) as session:
         results = session.fit({"x": x_train, "labels": y_train}, epochs=args.epochs,
                               batch_size=args.batch_size, seed=args.seed, progress=False)
         scores = session.evaluate({"x": x_test, "labels": y_test})
-    figures = {"epoch_seconds": [r.seconds for r in results], "test_accuracy": scores["accuracy"],
-               "peak_rss_mb": peak_rss_mb(), "examples": len(x_train), "source": source}
-    # The matmul rate right after training, in the same process and machine state.
-    return {**figures, **run_matmul(args)}
+    return {"epoch_seconds": [r.seconds for r in results], "test_accuracy": scores["accuracy"],
+            "peak_rss_mb": peak_rss_mb(), "examples": len(x_train), "source": source}
 
 
 def run_matmul(args) -> dict:
-    """GFLOP/s of one training step's matmul shapes, looped inside one graph run."""
+    """GFLOP/s of one training step's matmul shapes, looped inside one graph run.
+
+    A process of its own, with TensorFlow's default threads: a process's first
+    session fixes the CPU thread pools for all later ones, so measuring after a
+    towers run (one intra-op thread) would understate the machine's rate.
+    """
     import numpy as np
     import tensorflow as tf
 
@@ -136,14 +140,14 @@ def run_matmul(args) -> dict:
     return {"step_matmul_s": step_s, "matmul_gflops": step_matmul_flops(batch) / step_s / 1e9}
 
 
-WORKERS = {"keras": run_keras, "graphkit": run_graphkit}
+WORKERS = {"keras": run_keras, "graphkit": run_graphkit, "matmul": run_matmul}
 
 
 def run_worker(name: str, args, seed: int) -> dict:
     """Runs one measurement in a fresh Python process; returns its JSON."""
     command = [sys.executable, __file__, "--worker", name, "--dataset", args.dataset,
                "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--seed", str(seed),
-               "--matmul-repeats", str(args.matmul_repeats)]
+               "--matmul-repeats", str(args.matmul_repeats), "--towers", str(args.towers)]
     if args.data:
         command += ["--data", args.data]
     completed = subprocess.run(command, capture_output=True, text=True)
@@ -164,16 +168,16 @@ def mean_accuracy(runs: list[dict]) -> float:
     return sum(r["test_accuracy"] for r in runs) / len(runs)
 
 
-def summarize(args, keras_runs, graphkit_runs) -> dict:
+def summarize(args, keras_runs, graphkit_runs, matmul_runs) -> dict:
     keras_epoch = min(steady_epoch_s(r["epoch_seconds"]) for r in keras_runs)
     graphkit_epoch = min(steady_epoch_s(r["epoch_seconds"]) for r in graphkit_runs)
-    matmul_gflops = max(r["matmul_gflops"] for r in graphkit_runs)
+    matmul_gflops = max(r["matmul_gflops"] for r in matmul_runs)
     examples = graphkit_runs[0]["examples"]
     flops = epoch_flops(examples, args.batch_size)
     bound_s = flops / (matmul_gflops * 1e9)
     return {
         "dataset": args.dataset, "source": graphkit_runs[0]["source"], "epochs": args.epochs,
-        "batch_size": args.batch_size, "repeats": args.repeats,
+        "batch_size": args.batch_size, "repeats": args.repeats, "towers": args.towers,
         "graphkit_epoch_s": graphkit_epoch, "keras_epoch_s": keras_epoch,
         "speedup_vs_keras": keras_epoch / graphkit_epoch,
         "graphkit_test_accuracy": mean_accuracy(graphkit_runs),
@@ -193,8 +197,8 @@ def summarize(args, keras_runs, graphkit_runs) -> dict:
 
 def print_table(s: dict) -> None:
     print(f"hello-world model, {s['dataset']} ({s['source']}), {s['epochs']} epochs, "
-          f"batch {s['batch_size']}; best epoch time and mean accuracy of "
-          f"{s['repeats']} run(s) each, steady epochs (first excluded)")
+          f"batch {s['batch_size']}, graphkit in {s['towers']} tower(s); best epoch time and mean "
+          f"accuracy of {s['repeats']} run(s) each, steady epochs (first excluded)")
     print(f"{'':24}{'graphkit':>12}{'keras':>12}{'ratio':>10}")
     print(f"{'seconds / epoch':24}{s['graphkit_epoch_s']:>12.2f}{s['keras_epoch_s']:>12.2f}"
           f"{s['speedup_vs_keras']:>9.2f}x")
@@ -219,17 +223,22 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=1,
                         help="alternating runs of each, seed+0, seed+1, ... (best time, mean accuracy)")
     parser.add_argument("--matmul-repeats", type=int, default=200)
+    parser.add_argument("--towers", type=int, default=2,
+                        help="graphkit splits each batch into this many towers, one per core (1: none)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args)))
         return 0
-    keras_runs, graphkit_runs = [], []
+    if args.towers < 1:
+        parser.error(f"--towers must be >= 1, got {args.towers}")
+    keras_runs, graphkit_runs, matmul_runs = [], [], []
     for repeat in range(args.repeats):  # a new seed each repeat, the same for both
         keras_runs.append(run_worker("keras", args, args.seed + repeat))
         graphkit_runs.append(run_worker("graphkit", args, args.seed + repeat))
-    summary = summarize(args, keras_runs, graphkit_runs)
+        matmul_runs.append(run_worker("matmul", args, args.seed + repeat))
+    summary = summarize(args, keras_runs, graphkit_runs, matmul_runs)
     print_table(summary)
     if args.json:
         print(json.dumps(summary))

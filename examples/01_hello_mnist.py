@@ -25,7 +25,7 @@ from graphkit.quiet import import_tensorflow  # noqa: E402
 import_tensorflow()
 from graphkit.data import DATASETS, load_dataset, normalized_images  # noqa: E402
 from graphkit.errors import GraphkitError  # noqa: E402
-from graphkit.models.hello_mnist import build_hello_mnist  # noqa: E402
+from graphkit.models.hello_mnist import build_hello_mnist, towers_config  # noqa: E402
 from graphkit.session import INPUT_MODES, ModelSession  # noqa: E402
 
 
@@ -39,6 +39,8 @@ def parse_args(argv=None):
                         help="pipeline: in-graph tf.data iterator (fast); feed: feed_dict per batch")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--towers", type=int, default=1,
+                        help="split each batch into N towers that run side by side, one per core")
     parser.add_argument("--out", default=None, help="checkpoint and TensorBoard directory (resumes)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line at the end")
     return parser.parse_args(argv)
@@ -53,14 +55,15 @@ def main(argv=None) -> int:
     print(f"{data.name}: {len(train['x'])} training and {len(test['x'])} test images from {data.source}")
 
     # 1. The graph: built once, by hand, nothing runs yet.
-    model = build_hello_mnist(seed=args.seed)
+    model = build_hello_mnist(seed=args.seed, towers=args.towers)
     print(f"graph: {len(model.graph.get_operations())} ops; input {model.inputs['x'].name}, "
           f"output {model.outputs['probabilities'].name}")
 
     # 2. A session runs it: train, then evaluate on the test set.
     out = args.out
     with ModelSession(model, checkpoint_dir=out and os.path.join(out, "checkpoints"),
-                      logdir=out and os.path.join(out, "logs")) as session:
+                      logdir=out and os.path.join(out, "logs"),
+                      config=towers_config(args.towers) if args.towers > 1 else None) as session:
         start = time.perf_counter()
         results = session.fit(train, epochs=args.epochs, batch_size=args.batch_size, input_mode=args.input,
                               seed=args.seed)
@@ -71,10 +74,11 @@ def main(argv=None) -> int:
     for r in results:
         print(f"{r.epoch:>5}{r.loss:>10.4f}{r.seconds:>10.2f}{r.examples_per_s:>13,.0f}")
     print(f"\ntest accuracy {scores['accuracy']:.4f}, test loss {scores['loss']:.4f} "
-          f"({args.input} input, batch {args.batch_size})")
+          f"({args.input} input, batch {args.batch_size}, {args.towers} tower(s))")
     if args.json:
         print(json.dumps({
             "dataset": data.name, "input": args.input, "epochs": len(results), "batch_size": args.batch_size,
+            "towers": args.towers,
             "epoch_seconds": [r.seconds for r in results], "train_seconds": train_s,
             "final_loss": results[-1].loss if results else None,
             "test_accuracy": scores["accuracy"], "test_loss": scores["loss"]}))

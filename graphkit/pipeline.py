@@ -52,6 +52,7 @@ def make_pipeline(specs: Specs, seed: Optional[int] = None, scope: str = "input_
         order = _local_variable("order", tf.zeros([0], tf.int64), [None])
         position = _local_variable("position", tf.constant(0, tf.int64), [])
         batch_size_value = _local_variable("batch_size_value", tf.constant(1, tf.int64), [])
+        indices = _local_variable("indices", tf.zeros([0], tf.int64), [None])
 
         load = tf.group(*[data[name].assign(sources[name], read_value=False) for name in specs], name="load")
         release = tf.group(*[data[name].assign(tf.zeros([0, *shape], dtype), read_value=False)
@@ -64,21 +65,30 @@ def make_pipeline(specs: Specs, seed: Optional[int] = None, scope: str = "input_
         # gathered from copies all of it (the variable is in copy-on-read mode).
         count = tf.raw_ops.VariableShape(input=next(iter(data.values())).handle, out_type=tf.int64)[0]
         in_order = tf.range(count)
-        shuffled = tf.random.experimental.stateless_shuffle(in_order, seed=tf.stack([shuffle_seed, 0]))
+        shuffled = tf.random.experimental.stateless_shuffle(in_order, tf.stack([shuffle_seed, 0]))
+        new_order = tf.where(shuffle, shuffled, in_order)
         start_epoch = tf.group(
-            order.assign(tf.where(shuffle, shuffled, in_order), read_value=False),
+            order.assign(new_order, read_value=False),
+            indices.assign(new_order[:batch_size], read_value=False),
             position.assign(0, read_value=False),
             batch_size_value.assign(batch_size, read_value=False),
             name="start_epoch")
 
-        # One step's batch: the step-th slice of this epoch's order, gathered from
-        # the preloaded data. The slice's end is clipped, so the last batch is short.
-        size = batch_size_value.read_value()
-        steps = tf.maximum((count + size - 1) // size, 1)
-        step = position.assign_add(1) - 1
-        start = (step % steps) * size
-        indices = order[start:start + size]
-        batch = {name: tf.gather(data[name], indices, name=f"{name}_batch") for name in specs}
+        # A step gathers the batch whose indices the step before it prepared,
+        # while it prepares the next ones (the position-th slice of this epoch's
+        # order, its end clipped so that the last batch is short). The two run
+        # side by side, so the index arithmetic adds no time ahead of the gather.
+        current = indices.read_value()
+        with tf.control_dependencies([current]):
+            size = batch_size_value.read_value()
+            steps = tf.maximum((count + size - 1) // size, 1)
+            start = (position.assign_add(1) % steps) * size
+            advance = indices.assign(order[start:start + size], read_value=False)
+        batch = {}
+        for name in specs:
+            gathered = tf.gather(data[name], current)
+            with tf.control_dependencies([advance]):
+                batch[name] = tf.identity(gathered, name=f"{name}_batch")
     return InGraphPipeline(sources=sources, load=load, release=release, batch_size=batch_size,
                            shuffle=shuffle, shuffle_seed=shuffle_seed, start_epoch=start_epoch, next=batch)
 

@@ -22,13 +22,13 @@ def run_example(*args):
                           capture_output=True, text=True, env=env, timeout=300)
 
 
-@pytest.mark.parametrize("input_mode", ["pipeline", "feed"])
-def test_hello_mnist_learns_the_generated_problem(tiny_npz, input_mode, tmp_path):
+@pytest.mark.parametrize("input_mode,towers", [("pipeline", 1), ("feed", 1), ("pipeline", 2)])
+def test_hello_mnist_learns_the_generated_problem(tiny_npz, input_mode, towers, tmp_path):
     done = run_example("--dataset", "mnist", "--data", tiny_npz, "--epochs", "3", "--input", input_mode,
-                       "--out", str(tmp_path), "--json")
+                       "--towers", str(towers), "--out", str(tmp_path), "--json")
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    assert figures["epochs"] == 3 and figures["input"] == input_mode
+    assert figures["epochs"] == 3 and figures["input"] == input_mode and figures["towers"] == towers
     assert figures["test_accuracy"] > 0.95
     assert "test accuracy" in done.stdout
     assert os.path.exists(os.path.join(tmp_path, "checkpoints", "checkpoint"))
