@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from graphkit.errors import ShapeError
+from graphkit.random_bits import random_words
 
 v1 = tf.compat.v1
 
@@ -118,12 +119,16 @@ def dropout(
         training = tf.convert_to_tensor(training, tf.bool, name="training")
         active_rate = tf.where(training, tf.constant(rate, inputs.dtype), tf.constant(0.0, inputs.dtype),
                                name="rate")
-        noise = v1.random_uniform(tf.shape(inputs), dtype=inputs.dtype, seed=seed, name="noise")
         scale = tf.math.reciprocal(1.0 - active_rate, name="scale")
+        # An element is kept when its random word is at least rate * 2^32: kept
+        # with probability 1 - rate (to 2^-32), and always when not training.
+        # Counter-hash words, not tf.random.uniform: 2.5x cheaper (random_bits).
+        words = random_words(tf.shape(inputs), seed=seed, name="noise")
+        threshold = tf.where(training, tf.constant(min(int(rate * 2**32), 2**32 - 1), tf.uint32),
+                             tf.constant(0, tf.uint32), name="threshold")
         # The mask carries the scale (1/(1-rate) where kept, 0 where dropped), so
         # the forward pass and its gradient each take one multiply of `inputs`' size.
-        scaled_keep = tf.where(noise >= active_rate, scale, tf.zeros([], inputs.dtype),
-                               name="scaled_keep_mask")
+        scaled_keep = tf.where(words >= threshold, scale, tf.zeros([], inputs.dtype), name="scaled_keep_mask")
         return tf.multiply(inputs, scaled_keep, name="output")
 
 
