@@ -8,7 +8,7 @@ step slices its indices from that order and gathers its batch, in the same
 Session call as the step. No Python and no background thread sits between two
 steps. (A `tf.data` iterator with a shuffle buffer and prefetch did the same job
 in an earlier version; on 2 cores its thread competed with the step's matmuls,
-and the in-step gather made a batch-256 step 15-20% faster.)
+and the in-step gather made a batch-256 step 10-15% faster.)
 
 Each model input is a `placeholder_with_default` whose default is the next
 batch, so training runs with no feed at all, while evaluation, export and C++
