@@ -19,7 +19,9 @@ different weights: identical branches would be merged by Grappler's common
 subexpression elimination and the graph would lose its width.
 
 The same is done for one training step of the hello-world MNIST model, whose
-forward and backward passes are one long chain.
+forward and backward passes are one long chain, and for the same step split
+into towers (`build_hello_mnist(towers=N)`, N = the core count): the batch's
+halves run the same layers side by side, which makes the step N wide.
 
     python examples/03_dataflow_parallelism.py            # 4 branches of 512x512 chains
     python examples/03_dataflow_parallelism.py --json     # ... and a JSON line last
@@ -68,13 +70,13 @@ def build_branches(branches: int, depth: int, size: int, seed: int = 0):
     return graph, x.name, joined.name
 
 
-def build_training_step(batch: int):
+def build_training_step(batch: int, towers: int = 1):
     """The hello-world MNIST model; returns (graph, feeds name -> array, fetch name)."""
     import numpy as np
 
     from graphkit.models.hello_mnist import build_hello_mnist
 
-    model = build_hello_mnist(in_graph_pipeline=False, seed=0)
+    model = build_hello_mnist(in_graph_pipeline=False, seed=0, towers=towers)
     rng = np.random.default_rng(0)
     feeds = {model.inputs["x"].name: rng.random((batch, 28, 28), dtype=np.float32),
              model.targets["labels"].name: rng.integers(0, 10, size=batch).astype(np.int32)}
@@ -146,13 +148,15 @@ def worker(args) -> None:
     branches = measure(graph, {x_name: x}, fetch, args.worker, args.repeats, unknown_dim=args.size)
     graph, feeds, fetch = build_training_step(args.batch)
     training = measure(graph, feeds, fetch, args.worker, args.repeats, unknown_dim=args.batch)
-    print(json.dumps({"branches": branches, "training": training}))
+    graph, feeds, fetch = build_training_step(args.batch, towers=args.cores)
+    towers = measure(graph, feeds, fetch, args.worker, args.repeats, unknown_dim=args.batch)
+    print(json.dumps({"branches": branches, "training": training, "training_towers": towers}))
 
 
 def run_worker(threads: int, args) -> dict:
     command = [sys.executable, os.path.abspath(__file__), "--worker", str(threads),
                "--branches", str(args.branches), "--depth", str(args.depth), "--size", str(args.size),
-               "--batch", str(args.batch), "--repeats", str(args.repeats)]
+               "--batch", str(args.batch), "--repeats", str(args.repeats), "--cores", str(args.cores)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -228,16 +232,19 @@ def main(argv=None) -> None:
         if args.cores > 1:
             rounds["many"].append(run_worker(args.cores, args))
     one, many = ({graph: min((r[graph] for r in results), key=lambda m: m["step_ms"])
-                  for graph in ("branches", "training")}
+                  for graph in ("branches", "training", "training_towers")}
                  for results in (rounds["one"], rounds["many"] or rounds["one"]))
     branches = compare(one["branches"], many["branches"], args.cores, args.branches)
     training = compare(one["training"], many["training"], args.cores)
+    towers = compare(one["training_towers"], many["training_towers"], args.cores)
     print(f"Dataflow parallelism on {args.cores} cores (intra-op threads = 1; each thread count in its "
           f"own process; best of {args.rounds} round(s); shared machines make timings noisy)")
     print_table(f"{args.branches} branches x {args.depth} matmuls of {args.size}x{args.size}",
                 one["branches"], many["branches"], branches, args.cores)
     print_table(f"hello-world MNIST training step, batch {args.batch}",
                 one["training"], many["training"], training, args.cores)
+    print_table(f"the same step in {args.cores} towers (build_hello_mnist(towers={args.cores}))",
+                one["training_towers"], many["training_towers"], towers, args.cores)
     verdict = "met" if branches["target_met"] else "NOT met"
     print(f"\ntarget: measured speedup {branches['measured_speedup']:.2f} >= {TARGET_FRACTION} x "
           f"min(k={args.branches}, cores={args.cores}, work/span={branches['work_span']:.2f}) = "
@@ -257,6 +264,8 @@ def main(argv=None) -> None:
             "cpu_per_wall": {"1": round(one["branches"]["cores_used"], 3),
                              str(args.cores): round(many["branches"]["cores_used"], 3)},
             "training": {key: round(training[key], 4) for key in (
+                "work_span", "work_span_bound", "measured_speedup", "measured_parallelism")},
+            "training_towers": {key: round(towers[key], 4) for key in (
                 "work_span", "work_span_bound", "measured_speedup", "measured_parallelism")},
         }))
 

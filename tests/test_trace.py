@@ -347,3 +347,6 @@ def test_example_quick_prints_json_last():
     assert 0 < figures["work_span_bound"] <= figures["cores"]
     assert figures["measured_speedup"] > 0 and figures["measured_parallelism"] > 0
     assert any("work/span" in line for line in lines[:-1])
+    # The training step is one chain; split into one tower per core it is that many chains wide.
+    assert figures["training"]["work_span"] < 1.1
+    assert figures["training_towers"]["work_span"] > min(1.8, 0.9 * figures["cores"])
