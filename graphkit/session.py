@@ -73,6 +73,7 @@ class ModelSession:
             self._writer = v1.summary.FileWriter(logdir, graph=model.graph) if logdir else None
         self.session = v1.Session(graph=model.graph, config=config or default_config())
         self.session.run(local_init_op)
+        self._training_on = None
         self.epoch = 0
         latest = v1.train.latest_checkpoint(checkpoint_dir) if checkpoint_dir else None
         if latest:
@@ -241,10 +242,11 @@ class ModelSession:
         options.target.append(self.model.train_op.name)
         options.fetch.append(self.model.loss.name)
         if self.model.training is not None:
-            with self.model.graph.as_default(), tf.name_scope("graphkit_runner"):
-                training_on = tf.constant(True, name="training_on")
+            if self._training_on is None:  # one constant per session, however many fits
+                with self.model.graph.as_default(), tf.name_scope("graphkit_runner"):
+                    self._training_on = tf.constant(True, name="training_on")
             connection = options.tensor_connection.add()
-            connection.from_tensor = training_on.name
+            connection.from_tensor = self._training_on.name
             connection.to_tensor = self.model.training.name
         # Session.make_callable takes no tensor connections; this is the method
         # it is built on (in TensorFlow since 1.x).

@@ -207,6 +207,8 @@ def test_training_step_turns_training_on_without_a_feed():
         assert [float(step()[0]) for _ in range(3)] == [1.0, 1.0, 1.0]
         assert session.run(loss) == 0.0  # outside the step, training stays off
         assert session.run(counter) == 3.0
+        session._training_step()  # a second fit's step reuses the constant
+    assert sum(op.name.startswith("graphkit_runner/training_on") for op in graph.get_operations()) == 1
 
 
 def test_run_feeds_by_name_and_turns_dropout_on_for_training(blobs):
