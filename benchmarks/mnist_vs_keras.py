@@ -223,8 +223,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=1,
                         help="alternating runs of each, seed+0, seed+1, ... (best time, mean accuracy)")
     parser.add_argument("--matmul-repeats", type=int, default=200)
-    parser.add_argument("--towers", type=int, default=2,
-                        help="graphkit splits each batch into this many towers, one per core (1: none)")
+    parser.add_argument("--towers", type=int, default=len(os.sched_getaffinity(0)),
+                        help="graphkit splits each batch into this many towers, one per core "
+                             "(default: the cores available; 1: none)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

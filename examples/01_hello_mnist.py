@@ -36,7 +36,7 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--input", default="pipeline", choices=INPUT_MODES,
-                        help="pipeline: in-graph tf.data iterator (fast); feed: feed_dict per batch")
+                        help="pipeline: in-graph preloaded data, no feeds (fast); feed: feed_dict per step")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--towers", type=int, default=1,

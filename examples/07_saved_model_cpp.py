@@ -92,7 +92,7 @@ def run(args, out_dir: str, hidden: int, train_size: int) -> int:
         model_session.fit({"x": x_train, "labels": y_train}, epochs=1, batch_size=32, progress=False)
         accuracy = model_session.evaluate({"x": x_test, "labels": y_test})["accuracy"]
         # 2. Export: the signature exposes `x` and the outputs by key; the in-graph
-        #    tf.data pipeline that `x` defaults to stays behind (feeding `x` cuts it out).
+        #    input pipeline that `x` defaults to stays behind (feeding `x` cuts it out).
         export_dir = export_saved_model(model_session.session, model, os.path.join(out_dir, "saved_model"),
                                         assets=[labels_path], frozen=True, overwrite=True)
     print(f"trained hello-world (hidden {hidden}) on {train_size} generated images; "

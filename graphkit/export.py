@@ -130,7 +130,7 @@ def freeze_graph_def(session: v1.Session, signatures: Sequence[Signature]) -> tf
 
     Each signature input becomes a plain `Placeholder` (a placeholder_with_default
     loses its default), so nothing upstream of an input, such as an in-graph
-    in-graph input pipeline, survives the pruning.
+    input pipeline, survives the pruning.
 
     Args:
       session: a session holding the variable values.

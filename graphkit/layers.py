@@ -115,11 +115,14 @@ def dropout(
     """
     if not 0.0 <= rate < 1.0:
         raise ShapeError(f"dropout: rate must be in [0, 1), got {rate}")
+    kept_scale = 1.0 / (1.0 - rate)  # in Python: 1 - rate rounds to 0 in float16 long before 1.0
+    if kept_scale > float(inputs.dtype.max):
+        raise ShapeError(f"dropout: rate {rate} scales kept values by {kept_scale:.3g}, "
+                         f"too large for {inputs.dtype.name} input {inputs.name}")
     with tf.name_scope(scope or "dropout"):
         training = tf.convert_to_tensor(training, tf.bool, name="training")
-        active_rate = tf.where(training, tf.constant(rate, inputs.dtype), tf.constant(0.0, inputs.dtype),
-                               name="rate")
-        scale = tf.math.reciprocal(1.0 - active_rate, name="scale")
+        scale = tf.where(training, tf.constant(kept_scale, inputs.dtype), tf.constant(1.0, inputs.dtype),
+                         name="scale")
         # An element is kept when its random word is at least rate * 2^32: kept
         # with probability 1 - rate (to 2^-32), and always when not training.
         # Counter-hash words, not tf.random.uniform: 2.5x cheaper (random_bits).

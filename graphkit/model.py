@@ -29,7 +29,7 @@ class InGraphPipeline:
     Attributes:
       sources: name -> placeholder that receives a whole array ([examples, ...]).
       load: op that copies the fed `sources` into the pipeline's local variables.
-      release: op that empties those variables again (gives the memory back).
+      release: op that empties those variables again.
       batch_size: int64 scalar placeholder, fed with `start_epoch`.
       shuffle: bool scalar placeholder, fed with `start_epoch`; False keeps order.
       shuffle_seed: int64 scalar placeholder, fed with `start_epoch`; the same

@@ -38,7 +38,9 @@ def make_pipeline(specs: Specs, seed: Optional[int] = None, scope: str = "input_
     epoch; then each evaluation of `next` is the following batch, ceil(examples /
     batch_size) of them per epoch, the last one short (no batch spans two
     epochs). Past the end of an epoch, `next` starts over on the same order.
-    Run `release` to give the preloaded copy's memory back.
+    Run `release` to empty the variables again (their buffers go back to
+    TensorFlow's allocator; the process's RSS need not shrink). Evaluating `next`
+    with nothing loaded raises InvalidArgumentError naming the pipeline.
 
     Args:
       specs: name -> (per-example shape, dtype) of each array.
@@ -56,7 +58,9 @@ def make_pipeline(specs: Specs, seed: Optional[int] = None, scope: str = "input_
 
         load = tf.group(*[data[name].assign(sources[name], read_value=False) for name in specs], name="load")
         release = tf.group(*[data[name].assign(tf.zeros([0, *shape], dtype), read_value=False)
-                             for name, (shape, dtype) in specs.items()], name="release")
+                             for name, (shape, dtype) in specs.items()],
+                           order.assign(tf.zeros([0], tf.int64), read_value=False),
+                           indices.assign(tf.zeros([0], tf.int64), read_value=False), name="release")
 
         batch_size = v1.placeholder_with_default(tf.constant(32, tf.int64), [], name="batch_size")
         shuffle = v1.placeholder_with_default(True, [], name="shuffle")
@@ -79,7 +83,10 @@ def make_pipeline(specs: Specs, seed: Optional[int] = None, scope: str = "input_
         # order, its end clipped so that the last batch is short). The two run
         # side by side, so the index arithmetic adds no time ahead of the gather.
         current = indices.read_value()
-        with tf.control_dependencies([current]):
+        loaded = tf.debugging.assert_positive(
+            count, message=f"{scope}: no examples loaded: run its load op (ModelSession.fit does) and "
+                           "start_epoch, or feed the model inputs")
+        with tf.control_dependencies([current, loaded]):
             size = batch_size_value.read_value()
             steps = tf.maximum((count + size - 1) // size, 1)
             start = (position.assign_add(1) % steps) * size

@@ -68,12 +68,17 @@ class ModelSession:
         with model.graph.as_default():
             self._init_op = v1.global_variables_initializer()
             local_init_op = v1.local_variables_initializer()  # the input pipeline's state
+            self._training_on = None
+            if model.training is not None and model.train_op is not None:
+                # Wired into `training` by the training step (see _training_step);
+                # made here so that the graph TensorBoard shows is the one that runs.
+                with tf.name_scope("graphkit_runner"):
+                    self._training_on = tf.constant(True, name="training_on")
             has_variables = bool(v1.global_variables())
             self._saver = v1.train.Saver(max_to_keep=max_to_keep) if has_variables else None
             self._writer = v1.summary.FileWriter(logdir, graph=model.graph) if logdir else None
         self.session = v1.Session(graph=model.graph, config=config or default_config())
         self.session.run(local_init_op)
-        self._training_on = None
         self.epoch = 0
         latest = v1.train.latest_checkpoint(checkpoint_dir) if checkpoint_dir else None
         if latest:
@@ -181,11 +186,13 @@ class ModelSession:
         count = example_count(arrays)
         if self.epoch >= epochs:
             return []
-        rng = np.random.default_rng(seed)
+        # Seeded by the epoch to start from too: a resumed run draws new orders
+        # instead of repeating those of the epochs it already trained.
+        rng = np.random.default_rng(None if seed is None else [seed, self.epoch])
         make_epochs = self._pipeline_epochs if input_mode == "pipeline" else self._feed_epochs
-        run_epoch = make_epochs(arrays, count, batch_size, shuffle, rng)
         results = []
         try:
+            run_epoch = make_epochs(arrays, count, batch_size, shuffle, rng)
             while self.epoch < epochs:
                 start = time.perf_counter()
                 with self._progress(count, progress) as bar:
@@ -197,9 +204,16 @@ class ModelSession:
                 self._log_scalars({"loss": result.loss, "examples_per_s": result.examples_per_s})
                 self.save()
         finally:
-            if input_mode == "pipeline":  # the preloaded copy of the arrays is not kept
-                self.session.run(self.model.pipeline.release)
+            if input_mode == "pipeline":
+                self._release_pipeline()
         return results
+
+    def _release_pipeline(self) -> None:
+        """Empties the pipeline's copy of the arrays; never hides the error that ended fit."""
+        try:
+            self.session.run(self.model.pipeline.release)
+        except tf.errors.OpError:
+            pass
 
     def _progress(self, total: int, enabled: bool):
         from tqdm import tqdm
@@ -241,10 +255,7 @@ class ModelSession:
         options = config_pb2.CallableOptions()
         options.target.append(self.model.train_op.name)
         options.fetch.append(self.model.loss.name)
-        if self.model.training is not None:
-            if self._training_on is None:  # one constant per session, however many fits
-                with self.model.graph.as_default(), tf.name_scope("graphkit_runner"):
-                    self._training_on = tf.constant(True, name="training_on")
+        if self._training_on is not None:
             connection = options.tensor_connection.add()
             connection.from_tensor = self._training_on.name
             connection.to_tensor = self.model.training.name

@@ -1,7 +1,7 @@
 """SavedModel export, inspection and Python loading (graphkit.export, graphkit.saved_model).
 
 Two real models: the hello-world MNIST graph (briefly trained, with its in-graph
-tf.data pipeline) and a tiny word-lookup model whose vocabulary is an asset
+input pipeline) and a tiny word-lookup model whose vocabulary is an asset
 and whose signatures take and return strings, ints and floats.
 """
 

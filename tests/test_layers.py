@@ -94,6 +94,9 @@ def test_dropout_identity_at_inference_and_scaled_in_training():
     with pytest.raises(ShapeError, match="rate must be in"):
         with tf.Graph().as_default():
             layers.dropout(v1.placeholder(tf.float32, [None, 2]), 1.0, False)
+    with pytest.raises(ShapeError, match="too large for float16 input"):
+        with tf.Graph().as_default():
+            layers.dropout(v1.placeholder(tf.float16, [None, 2]), 0.99999, False)
 
 
 def test_flatten():

@@ -181,6 +181,14 @@ def test_pipeline_visits_every_example_once_per_epoch_in_a_new_order():
     np.testing.assert_array_equal(in_order[4]["labels"], labels[:32])  # past the end: starts over
 
 
+def test_pipeline_with_nothing_loaded_says_so(blobs):
+    with ModelSession(small_model()) as session:
+        for _ in range(2):  # before any fit, and after one (which releases the data)
+            with pytest.raises(tf.errors.InvalidArgumentError, match="input_pipeline: no examples loaded"):
+                session.session.run(session.model.loss)
+            session.fit(arrays(blobs), epochs=session.epoch + 1, batch_size=64, progress=False)
+
+
 def test_pipeline_data_is_local_released_after_fit_and_not_checkpointed(blobs, tmp_path):
     model = small_model()
     with model.graph.as_default():
