@@ -83,10 +83,13 @@ def make_pipeline(specs: Specs, seed: Optional[int] = None, scope: str = "input_
         # order, its end clipped so that the last batch is short). The two run
         # side by side, so the index arithmetic adds no time ahead of the gather.
         current = indices.read_value()
-        loaded = tf.debugging.assert_positive(
-            count, message=f"{scope}: no examples loaded: run its load op (ModelSession.fit does) and "
-                           "start_epoch, or feed the model inputs")
-        with tf.control_dependencies([current, loaded]):
+        # A plain Assert on a constant message: tf.debugging.assert_* would wrap
+        # it in a tf.cond, and a functional If in the graph slows every step by
+        # about 0.3 ms (measured on the hello-world step).
+        loaded = tf.debugging.Assert(count > 0, [f"{scope}: no examples loaded: run its load op "
+                                                 "(ModelSession.fit does) and start_epoch, or feed the "
+                                                 "model inputs"], name="loaded")
+        with tf.control_dependencies([current]):
             size = batch_size_value.read_value()
             steps = tf.maximum((count + size - 1) // size, 1)
             start = (position.assign_add(1) % steps) * size
@@ -94,7 +97,7 @@ def make_pipeline(specs: Specs, seed: Optional[int] = None, scope: str = "input_
         batch = {}
         for name in specs:
             gathered = tf.gather(data[name], current)
-            with tf.control_dependencies([advance]):
+            with tf.control_dependencies([advance, loaded]):
                 batch[name] = tf.identity(gathered, name=f"{name}_batch")
     return InGraphPipeline(sources=sources, load=load, release=release, batch_size=batch_size,
                            shuffle=shuffle, shuffle_seed=shuffle_seed, start_epoch=start_epoch, next=batch)
