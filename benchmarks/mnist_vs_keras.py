@@ -157,10 +157,21 @@ def run_worker(name: str, args, seed: int) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def steady_epoch_s(seconds: list[float]) -> float:
-    """Mean epoch time without the first epoch (graph tracing and warm-up)."""
-    steady = seconds[1:] or seconds
-    return sum(steady) / len(steady)
+def steady_epochs(seconds: list[float]) -> list[float]:
+    """Epoch times without the first epoch (graph tracing and warm-up)."""
+    return seconds[1:] or seconds
+
+
+def fastest_epoch_s(runs: list[dict]) -> float:
+    """The fastest steady epoch of all runs. On a shared machine other jobs only
+    ever slow an epoch down, so the fastest is the best estimate of what the
+    code does; the matmul rate it is compared with is a best of runs too."""
+    return min(min(steady_epochs(r["epoch_seconds"])) for r in runs)
+
+
+def mean_epoch_s(runs: list[dict]) -> float:
+    """The mean steady epoch of the run where that mean is lowest."""
+    return min(sum(steady_epochs(r["epoch_seconds"])) / len(steady_epochs(r["epoch_seconds"])) for r in runs)
 
 
 def mean_accuracy(runs: list[dict]) -> float:
@@ -169,8 +180,8 @@ def mean_accuracy(runs: list[dict]) -> float:
 
 
 def summarize(args, keras_runs, graphkit_runs, matmul_runs) -> dict:
-    keras_epoch = min(steady_epoch_s(r["epoch_seconds"]) for r in keras_runs)
-    graphkit_epoch = min(steady_epoch_s(r["epoch_seconds"]) for r in graphkit_runs)
+    keras_epoch = fastest_epoch_s(keras_runs)
+    graphkit_epoch = fastest_epoch_s(graphkit_runs)
     matmul_gflops = max(r["matmul_gflops"] for r in matmul_runs)
     examples = graphkit_runs[0]["examples"]
     flops = epoch_flops(examples, args.batch_size)
@@ -180,6 +191,7 @@ def summarize(args, keras_runs, graphkit_runs, matmul_runs) -> dict:
         "batch_size": args.batch_size, "repeats": args.repeats, "towers": args.towers,
         "graphkit_epoch_s": graphkit_epoch, "keras_epoch_s": keras_epoch,
         "speedup_vs_keras": keras_epoch / graphkit_epoch,
+        "graphkit_mean_epoch_s": mean_epoch_s(graphkit_runs), "keras_mean_epoch_s": mean_epoch_s(keras_runs),
         "graphkit_test_accuracy": mean_accuracy(graphkit_runs),
         "keras_test_accuracy": mean_accuracy(keras_runs),
         "accuracy_gap_points": 100 * (mean_accuracy(keras_runs) - mean_accuracy(graphkit_runs)),
@@ -190,6 +202,7 @@ def summarize(args, keras_runs, graphkit_runs, matmul_runs) -> dict:
         "matmul_gflops": matmul_gflops,
         "matmul_bound_epoch_s": bound_s,
         "graphkit_vs_bound": graphkit_epoch / bound_s,
+        "graphkit_mean_vs_bound": mean_epoch_s(graphkit_runs) / bound_s,
         "graphkit_epoch_seconds": graphkit_runs[-1]["epoch_seconds"],
         "keras_epoch_seconds": keras_runs[-1]["epoch_seconds"],
     }
@@ -197,11 +210,14 @@ def summarize(args, keras_runs, graphkit_runs, matmul_runs) -> dict:
 
 def print_table(s: dict) -> None:
     print(f"hello-world model, {s['dataset']} ({s['source']}), {s['epochs']} epochs, "
-          f"batch {s['batch_size']}, graphkit in {s['towers']} tower(s); best epoch time and mean "
-          f"accuracy of {s['repeats']} run(s) each, steady epochs (first excluded)")
+          f"batch {s['batch_size']}, graphkit in {s['towers']} tower(s); {s['repeats']} run(s) each: "
+          f"fastest steady epoch (first excluded) and mean accuracy")
     print(f"{'':24}{'graphkit':>12}{'keras':>12}{'ratio':>10}")
     print(f"{'seconds / epoch':24}{s['graphkit_epoch_s']:>12.2f}{s['keras_epoch_s']:>12.2f}"
           f"{s['speedup_vs_keras']:>9.2f}x")
+    mean_ratio = s['keras_mean_epoch_s'] / s['graphkit_mean_epoch_s']
+    print(f"{'  mean of best run':24}{s['graphkit_mean_epoch_s']:>12.2f}{s['keras_mean_epoch_s']:>12.2f}"
+          f"{mean_ratio:>9.2f}x")
     print(f"{'test accuracy':24}{s['graphkit_test_accuracy']:>12.4f}{s['keras_test_accuracy']:>12.4f}"
           f"{-s['accuracy_gap_points']:>+9.2f}pt")
     print(f"{'peak RSS (MiB)':24}{s['graphkit_peak_rss_mb']:>12.0f}{s['keras_peak_rss_mb']:>12.0f}"
@@ -210,7 +226,7 @@ def print_table(s: dict) -> None:
           f"{s['achieved_gflops']:.1f} GFLOP/s; this machine's matmul rate on the same shapes: "
           f"{s['matmul_gflops']:.1f} GFLOP/s")
     print(f"matmul-bound epoch: {s['matmul_bound_epoch_s']:.2f} s; graphkit is {s['graphkit_vs_bound']:.2f}x "
-          f"the bound")
+          f"the bound ({s['graphkit_mean_vs_bound']:.2f}x by the mean of its best run)")
 
 
 def main(argv=None) -> int:

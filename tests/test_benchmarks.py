@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -45,3 +46,24 @@ def test_render_large_prints_its_figures_as_json():
         assert {"ops", "visible_nodes", "dot_s", "svg_s"} <= set(figures[view])
         assert sum(figures[view]["accounting"].values()) == figures["ops"]
     assert figures["visible_nodes"] <= 60 < figures["ops"]
+
+
+def test_mnist_summary_takes_the_fastest_steady_epoch_and_the_best_matmul_rate():
+    bench = load_benchmark("mnist_vs_keras")
+    args = types.SimpleNamespace(dataset="fashion-mnist", epochs=3, batch_size=256, repeats=2, towers=2)
+
+    def run(seconds, accuracy, rss):
+        return {"epoch_seconds": seconds, "test_accuracy": accuracy, "peak_rss_mb": rss,
+                "examples": 60000, "source": "test"}
+
+    graphkit = [run([1.0, 0.7, 0.8], 0.87, 1000), run([1.0, 0.72, 0.71], 0.88, 1001)]
+    keras = [run([0.5, 1.5, 1.7], 0.87, 1100)]  # a fast first epoch is warm-up all the same
+    summary = bench.summarize(args, keras, graphkit, [{"matmul_gflops": 150.0}, {"matmul_gflops": 200.0}])
+    assert summary["graphkit_epoch_s"] == 0.7 and summary["keras_epoch_s"] == 1.5
+    assert summary["graphkit_mean_epoch_s"] == pytest.approx(0.715)
+    assert summary["speedup_vs_keras"] == pytest.approx(1.5 / 0.7)
+    bound = bench.epoch_flops(60000, 256) / 200e9
+    assert summary["matmul_bound_epoch_s"] == pytest.approx(bound)
+    assert summary["graphkit_vs_bound"] == pytest.approx(0.7 / bound)
+    assert summary["graphkit_test_accuracy"] == pytest.approx(0.875)
+    assert summary["accuracy_gap_points"] == pytest.approx(-0.5)
