@@ -89,8 +89,7 @@ def run_graphkit(args) -> dict:
 
     x_train, y_train, x_test, y_test, source = load_arrays(args.dataset, args.data)
     model = build_hello_mnist(seed=args.seed, towers=args.towers)
-    config = towers_config(args.towers) if args.towers > 1 else None
-    with ModelSession(model, config=config) as session:
+    with ModelSession(model, config=towers_config(args.towers)) as session:
         results = session.fit({"x": x_train, "labels": y_train}, epochs=args.epochs,
                               batch_size=args.batch_size, seed=args.seed, progress=False)
         scores = session.evaluate({"x": x_test, "labels": y_test})

@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     out = args.out
     with ModelSession(model, checkpoint_dir=out and os.path.join(out, "checkpoints"),
                       logdir=out and os.path.join(out, "logs"),
-                      config=towers_config(args.towers) if args.towers > 1 else None) as session:
+                      config=towers_config(args.towers)) as session:
         start = time.perf_counter()
         results = session.fit(train, epochs=args.epochs, batch_size=args.batch_size, input_mode=args.input,
                               seed=args.seed)

@@ -47,3 +47,10 @@ def test_towers_train_to_high_accuracy(blobs):
 def test_towers_must_be_positive():
     with pytest.raises(ModelError, match="towers must be >= 1, got 0"):
         build_hello_mnist(towers=0)
+
+
+def test_towers_config_gives_one_intra_op_thread_per_tower_and_defaults_for_one():
+    config = towers_config(3)
+    assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (1, 3)
+    config = towers_config(1)
+    assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (0, 0)

@@ -118,8 +118,11 @@ def _tower_loss(classify, x: tf.Tensor, labels: tf.Tensor, towers: int):
 def towers_config(towers: int) -> v1.ConfigProto:
     """The session threads that let `towers` towers run one per core.
 
+    One tower gets TensorFlow's default threads (one per core in each pool).
     TensorFlow sizes the CPU thread pools once per process, at its first session
     (or Grappler cluster): pass this to the process's first session, and expect
     later sessions of the process to run with one intra-op thread too.
     """
+    if towers == 1:
+        return v1.ConfigProto()
     return v1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=towers)
