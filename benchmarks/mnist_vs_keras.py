@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -170,7 +171,7 @@ def fastest_epoch_s(runs: list[dict]) -> float:
 
 def mean_epoch_s(runs: list[dict]) -> float:
     """The mean steady epoch of the run where that mean is lowest."""
-    return min(sum(steady_epochs(r["epoch_seconds"])) / len(steady_epochs(r["epoch_seconds"])) for r in runs)
+    return min(statistics.mean(steady_epochs(r["epoch_seconds"])) for r in runs)
 
 
 def mean_accuracy(runs: list[dict]) -> float:
@@ -179,8 +180,8 @@ def mean_accuracy(runs: list[dict]) -> float:
 
 
 def summarize(args, keras_runs, graphkit_runs, matmul_runs) -> dict:
-    keras_epoch = fastest_epoch_s(keras_runs)
-    graphkit_epoch = fastest_epoch_s(graphkit_runs)
+    keras_epoch, keras_mean = fastest_epoch_s(keras_runs), mean_epoch_s(keras_runs)
+    graphkit_epoch, graphkit_mean = fastest_epoch_s(graphkit_runs), mean_epoch_s(graphkit_runs)
     matmul_gflops = max(r["matmul_gflops"] for r in matmul_runs)
     examples = graphkit_runs[0]["examples"]
     flops = epoch_flops(examples, args.batch_size)
@@ -190,7 +191,7 @@ def summarize(args, keras_runs, graphkit_runs, matmul_runs) -> dict:
         "batch_size": args.batch_size, "repeats": args.repeats, "towers": args.towers,
         "graphkit_epoch_s": graphkit_epoch, "keras_epoch_s": keras_epoch,
         "speedup_vs_keras": keras_epoch / graphkit_epoch,
-        "graphkit_mean_epoch_s": mean_epoch_s(graphkit_runs), "keras_mean_epoch_s": mean_epoch_s(keras_runs),
+        "graphkit_mean_epoch_s": graphkit_mean, "keras_mean_epoch_s": keras_mean,
         "graphkit_test_accuracy": mean_accuracy(graphkit_runs),
         "keras_test_accuracy": mean_accuracy(keras_runs),
         "accuracy_gap_points": 100 * (mean_accuracy(keras_runs) - mean_accuracy(graphkit_runs)),
@@ -201,7 +202,7 @@ def summarize(args, keras_runs, graphkit_runs, matmul_runs) -> dict:
         "matmul_gflops": matmul_gflops,
         "matmul_bound_epoch_s": bound_s,
         "graphkit_vs_bound": graphkit_epoch / bound_s,
-        "graphkit_mean_vs_bound": mean_epoch_s(graphkit_runs) / bound_s,
+        "graphkit_mean_vs_bound": graphkit_mean / bound_s,
         "graphkit_epoch_seconds": graphkit_runs[-1]["epoch_seconds"],
         "keras_epoch_seconds": keras_runs[-1]["epoch_seconds"],
     }
