@@ -51,7 +51,7 @@ def python_worker(export_dir: str, image_path: str, repeat: int, output_path: st
     from graphkit.quiet import import_tensorflow
 
     tf = import_tensorflow()
-    from graphkit.saved_model import load_saved_model
+    from graphkit.runtime.saved_model import load_saved_model
 
     image = np.load(image_path)
     config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=threads,
@@ -95,9 +95,9 @@ def export_hello_world(directory: str, seed: int) -> str:
     from graphkit.quiet import import_tensorflow
 
     import_tensorflow()
-    from graphkit.export import export_saved_model
     from graphkit.models.hello_mnist import build_hello_mnist
-    from graphkit.session import ModelSession
+    from graphkit.runtime.model_session import ModelSession
+    from graphkit.serving.export import export_saved_model
 
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, 2048).astype(np.int32)
@@ -127,8 +127,8 @@ def main(argv=None) -> int:
         python_worker(export_dir, image_path, int(repeat), output_path, int(threads))
         return 0
 
-    from graphkit.cpp_build import build_cpp
-    from graphkit.cpp_run import run_cpp
+    from graphkit.serving.cpp_build import build_cpp
+    from graphkit.serving.cpp_run import run_cpp
 
     with tempfile.TemporaryDirectory(prefix="cpp_vs_python-") as work_dir:
         start = time.perf_counter()

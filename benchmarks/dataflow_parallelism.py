@@ -1,9 +1,9 @@
-"""Dataflow parallelism target check, and graphkit.trace against TensorFlow's Timeline.
+"""Dataflow parallelism target check, and graphkit.graphs.step_stats against TensorFlow's Timeline.
 
 1. Runs examples/03_dataflow_parallelism.py (k independent matmul chains, 1 vs
    `cores` inter-op threads, each in its own process) and checks the target:
    measured speedup >= 0.8 x min(k, cores, work/span).
-2. Side by side on the same RunMetadata of that graph: graphkit.trace's op list
+2. Side by side on the same RunMetadata of that graph: graphkit.graphs.step_stats's op list
    against tensorflow.python.client.timeline's (same ops, same start times,
    same durations?), and how long each takes to turn the proto into its trace.
 
@@ -44,12 +44,13 @@ def run_example(args) -> dict:
 
 
 def compare_with_timeline(args, repeats: int = 20) -> dict:
-    """Parses one traced step with graphkit.trace and with TensorFlow's Timeline."""
+    """Parses one traced step with graphkit.graphs.step_stats and with TensorFlow's Timeline."""
     import numpy as np
     import tensorflow as tf
     from tensorflow.python.client import timeline
 
-    from graphkit import trace
+    from graphkit.graphs import step_stats as trace
+    from graphkit.runtime import tracing
 
     spec = importlib.util.spec_from_file_location("dataflow_example", EXAMPLE)
     example = importlib.util.module_from_spec(spec)
@@ -62,7 +63,7 @@ def compare_with_timeline(args, repeats: int = 20) -> dict:
     with v1.Session(graph=graph, config=v1.ConfigProto(intra_op_parallelism_threads=1)) as session:
         session.run(init)
         feeds = {x_name: np.ones((size, size), np.float32)}
-        (run_metadata,) = trace.run_traced(session, [fetch], feeds, warmup=1)
+        (run_metadata,) = tracing.run_traced(session, [fetch], feeds, warmup=1)
 
     def ours():
         return trace.parse_run_metadata(run_metadata).intervals
@@ -110,7 +111,7 @@ def main(argv=None) -> None:
           f"{'yes' if ratio >= TARGET_FRACTION else 'NO'}")
     print("\ngraphkit.trace vs tensorflow Timeline on the same RunMetadata")
     print(f"  {'':<22} {'ops':>5} {'parse ms':>9}")
-    print(f"  {'graphkit.trace':<22} {peer['ops']:>5} {peer['graphkit_parse_ms']:>9.3f}")
+    print(f"  {'graphkit.graphs.step_stats':<22} {peer['ops']:>5} {peer['graphkit_parse_ms']:>9.3f}")
     print(f"  {'tensorflow Timeline':<22} {peer['timeline_ops']:>5} {peer['timeline_parse_ms']:>9.3f}")
     print(f"  same ops, start times and durations: {'yes' if peer['timeline_agrees'] else 'NO'}; "
           f"parse time ratio graphkit/Timeline: {peer['parse_ratio']:.2f}")

@@ -47,7 +47,7 @@ def peak_rss_mb() -> float:
 
 
 def load_arrays(dataset: str, data_path: str | None):
-    from graphkit.data import load_dataset, normalized_images
+    from graphkit.data.datasets import load_dataset, normalized_images
 
     data = load_dataset(dataset, path=data_path)
     return (normalized_images(data.x_train), data.y_train.astype("int32"),
@@ -85,8 +85,9 @@ def run_keras(args) -> dict:
 
 
 def run_graphkit(args) -> dict:
-    from graphkit.models.hello_mnist import build_hello_mnist, towers_config
-    from graphkit.session import ModelSession
+    from graphkit.models.hello_mnist import build_hello_mnist
+    from graphkit.runtime.configs import towers_config
+    from graphkit.runtime.model_session import ModelSession
 
     x_train, y_train, x_test, y_test, source = load_arrays(args.dataset, args.data)
     model = build_hello_mnist(seed=args.seed, towers=args.towers)

@@ -1,6 +1,6 @@
 """Draws a ~10,000-op training graph: graphkit's default and detailed views against tfgraphviz.
 
-The graph is built by hand with graphkit.layers: model/stage_S/block_B/{expand,
+The graph is built by hand with graphkit.nn.layers: model/stage_S/block_B/{expand,
 dropout, project, norm} residual blocks (nested scopes), a softmax head, Adam,
 a global step and a Saver; 4 stages of 7 blocks make 9,821 ops.
 
@@ -33,8 +33,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from graphkit import layers, losses  # noqa: E402
-from graphkit.graphio import load_graph  # noqa: E402
+from graphkit.graphs.load import load_graph  # noqa: E402
+from graphkit.nn import layers, losses  # noqa: E402
 from graphkit.viz import ViewOptions  # noqa: E402
 from graphkit.viz.output import find_dot, run_dot  # noqa: E402
 from graphkit.viz.renderer import draw  # noqa: E402

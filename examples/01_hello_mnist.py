@@ -23,10 +23,11 @@ import time
 from graphkit.quiet import import_tensorflow  # noqa: E402
 
 import_tensorflow()
-from graphkit.data import DATASETS, load_dataset, normalized_images  # noqa: E402
+from graphkit.data.datasets import DATASETS, load_dataset, normalized_images  # noqa: E402
 from graphkit.errors import GraphkitError  # noqa: E402
-from graphkit.models.hello_mnist import build_hello_mnist, towers_config  # noqa: E402
-from graphkit.session import INPUT_MODES, ModelSession  # noqa: E402
+from graphkit.models.hello_mnist import build_hello_mnist  # noqa: E402
+from graphkit.runtime.configs import towers_config  # noqa: E402
+from graphkit.runtime.model_session import INPUT_MODES, ModelSession  # noqa: E402
 
 
 def parse_args(argv=None):

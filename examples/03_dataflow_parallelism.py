@@ -5,12 +5,12 @@ end has work/span close to k: with enough executor threads its step should run
 up to min(k, cores) times faster than with one. We check that claim three ways:
 
   1. statically: work/span of the graph, as written and as Grappler rewrites it
-     (graphkit.analysis; FLOP costs from TensorFlow's op statistics);
+     (graphkit.graphs.work_span; FLOP costs from TensorFlow's op statistics);
   2. by the clock: median step time with inter_op_parallelism_threads = 1 and =
      the core count, intra-op threads fixed at 1 so that the only parallelism
      left is the dataflow kind;
   3. by the trace: average number of ops running during a FULL_TRACE step
-     (graphkit.trace: busy op time / wall time).
+     (graphkit.graphs.step_stats: busy op time / wall time).
 
 Each thread count runs in its own subprocess: TensorFlow sizes its thread pools
 once per process, at the first session, so two sessions of one process with 1
@@ -89,7 +89,10 @@ def measure(graph, feeds, fetch: str, threads: int, repeats: int, unknown_dim: i
     """Static work/span, median step time and traced parallelism of `fetch` with `threads` threads."""
     import tensorflow as tf
 
-    from graphkit import analysis, trace
+    from graphkit.graphs import step_stats as trace
+    from graphkit.graphs import work_span as analysis
+    from graphkit.graphs.names import op_name
+    from graphkit.runtime import tracing
 
     v1 = tf.compat.v1
     # The timed session must be the process's first: TensorFlow sizes the CPU
@@ -111,9 +114,9 @@ def measure(graph, feeds, fetch: str, threads: int, repeats: int, unknown_dim: i
             seconds.append(time.perf_counter() - started)
         # CPU seconds of all threads per wall second: how many cores the steps really got.
         cores_used = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
-        traced = trace.run_traced(session, [fetch], feeds, runs=3, partition_graphs=True)
+        traced = tracing.run_traced(session, [fetch], feeds, runs=3, partition_graphs=True)
     graph_def = graph.as_graph_def()
-    fetches, fed = [analysis.node_name(fetch)], list(feeds)
+    fetches, fed = [op_name(fetch)], list(feeds)
     written = analysis.work_span(graph_def, fetches, fed, cost="flops", unknown_dim=unknown_dim)
     optimized_def = analysis.grappler_optimized(graph_def, fetches, fed)
     optimized = analysis.work_span(optimized_def, fetches, fed, cost="flops", unknown_dim=unknown_dim,

@@ -36,14 +36,15 @@ import numpy as np
 from graphkit.quiet import import_tensorflow
 
 import_tensorflow()
-from graphkit import signatures as names  # noqa: E402
-from graphkit.cpp_build import build_cpp  # noqa: E402
-from graphkit.cpp_run import compare_cpp_python, format_comparison, run_cpp  # noqa: E402
+from graphkit import constants as names  # noqa: E402
 from graphkit.errors import GraphkitError  # noqa: E402
-from graphkit.export import export_saved_model  # noqa: E402
+from graphkit.graphs.saved_model import inspect_saved_model  # noqa: E402
 from graphkit.models.hello_mnist import build_hello_mnist  # noqa: E402
-from graphkit.saved_model import format_saved_model, inspect_saved_model  # noqa: E402
-from graphkit.session import ModelSession  # noqa: E402
+from graphkit.runtime.model_session import ModelSession  # noqa: E402
+from graphkit.serving.cpp_build import build_cpp  # noqa: E402
+from graphkit.serving.cpp_run import compare_cpp_python, run_cpp  # noqa: E402
+from graphkit.serving.export import export_saved_model  # noqa: E402
+from graphkit.viz.reports import format_comparison, format_saved_model  # noqa: E402
 
 CLASSES = 10
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from graphkit.cli import main
+from graphkit.cli.main import main
 
 sys.exit(main())

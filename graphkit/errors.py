@@ -72,7 +72,7 @@ class TraceError(GraphkitError):
 
 class AnalysisError(GraphkitError, ValueError):
     """A GraphDef cannot be analysed statically: an input names a missing node, a
-    cycle outside a while loop, an unknown fetch or cost model (graphkit.analysis)."""
+    cycle outside a while loop, an unknown fetch or cost model (graphkit.graphs.work_span)."""
 
 
 class BuildError(GraphkitError):

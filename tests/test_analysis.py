@@ -1,4 +1,4 @@
-"""graphkit.analysis: levels, work/span and critical path on graphs with known answers."""
+"""graphkit.graphs.work_span: levels, work/span and critical path on graphs with known answers."""
 
 import json
 
@@ -7,10 +7,11 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
 
-from graphkit import analysis
-from graphkit.cli import main as cli_main
+from graphkit.cli.main import main as cli_main
 from graphkit.errors import AnalysisError
-from graphkit.graphdefs import write_graph_def
+from graphkit.graphs import work_span as analysis
+from graphkit.graphs.write import write_graph_def
+from graphkit.viz import reports
 
 v1 = tf.compat.v1
 
@@ -187,7 +188,7 @@ def test_grappler_merges_identical_branches_and_says_so():
     assert len(matmuls) == 1  # CSE kept one of left/right
     assert "scale" not in {node.name for node in optimized_def.node if node.op == "Mul"}  # folded
     assert optimized.op_count < written.op_count
-    assert written.width >= 2 and "as written" in analysis.format_report(written)
+    assert written.width >= 2 and "as written" in reports.format_work_span(written)
 
 
 def test_partition_graphs_of_a_run_can_be_analysed():

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from graphkit.atomic import atomic_write_bytes, atomic_write_text
+from graphkit.files import atomic_write_bytes, atomic_write_text
 
 
 def test_writes_whole_file_with_the_umask_mode(tmp_path):

@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from graphkit import analysis
+from graphkit.graphs import work_span as analysis
 from graphkit.models.hello_mnist import build_hello_mnist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

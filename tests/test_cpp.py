@@ -21,12 +21,14 @@ from test_export import (
     train_and_export_hello,
 )
 
-from graphkit import cpp_build
-from graphkit import signatures as names
-from graphkit.cpp_build import build_cpp
-from graphkit.cpp_run import compare_cpp_python, cpp_error_line, format_comparison, run_cpp
+from graphkit import constants as names
 from graphkit.errors import BuildError, SavedModelError
-from graphkit.saved_model import inspect_saved_model, load_saved_model, run_signature
+from graphkit.graphs.saved_model import inspect_saved_model
+from graphkit.runtime.saved_model import load_saved_model, run_signature
+from graphkit.serving import cpp_build
+from graphkit.serving.cpp_build import build_cpp
+from graphkit.serving.cpp_run import compare_cpp_python, cpp_error_line, run_cpp
+from graphkit.viz.reports import format_comparison
 
 
 @pytest.fixture(scope="session")

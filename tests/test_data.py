@@ -1,4 +1,4 @@
-"""graphkit.data: IDX and npz loaders, where copies are looked for, downloads, bad input.
+"""graphkit.data.datasets: IDX and npz loaders, where copies are looked for, downloads, bad input.
 
 Every file here is written by the tests themselves: tiny IDX sets (gzip and raw) and
 npz archives. Downloads go through the real urllib path, from `file://` URLs or a
@@ -15,7 +15,8 @@ import threading
 import numpy as np
 import pytest
 
-from graphkit import cli, data
+from graphkit.cli import main as cli
+from graphkit.data import datasets as data
 from graphkit.errors import DataError
 
 DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"

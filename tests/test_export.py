@@ -1,4 +1,4 @@
-"""SavedModel export, inspection and Python loading (graphkit.export, graphkit.saved_model).
+"""SavedModel export, inspection and Python loading (graphkit.serving.export, graphkit.runtime.saved_model).
 
 Two real models: the hello-world MNIST graph (briefly trained, with its in-graph
 input pipeline) and a tiny word-lookup model whose vocabulary is an asset
@@ -13,14 +13,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from graphkit import signatures as names
-from graphkit.cli import main as cli_main
+from graphkit import constants as names
+from graphkit.cli.main import main as cli_main
 from graphkit.errors import SavedModelError
-from graphkit.export import Signature, export_saved_model, freeze_graph_def
-from graphkit.model import GraphModel
+from graphkit.graphs.saved_model import inspect_saved_model
+from graphkit.models.graph_model import GraphModel
 from graphkit.models.hello_mnist import build_hello_mnist
-from graphkit.saved_model import format_saved_model, inspect_saved_model, load_saved_model, run_signature
-from graphkit.session import ModelSession
+from graphkit.runtime.model_session import ModelSession
+from graphkit.runtime.saved_model import load_saved_model, run_signature
+from graphkit.serving.export import Signature, export_saved_model, freeze_graph_def
+from graphkit.viz.reports import format_saved_model
 
 v1 = tf.compat.v1
 

@@ -1,4 +1,4 @@
-"""graphkit.graphio: every kind of graph source read into one LoadedGraph, bad sources rejected.
+"""graphkit.graphs.load: every kind of graph source read into one LoadedGraph, bad sources rejected.
 
 The builders here (a tiny training graph and the files made from it) are shared
 with tests/test_viz*.py.
@@ -11,9 +11,8 @@ import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.python.framework import op_def_registry
 
-from graphkit import layers, losses
 from graphkit.errors import RenderError, SavedModelError
-from graphkit.graphio import (
+from graphkit.graphs.load import (
     KIND_GRAPH,
     KIND_GRAPH_DEF,
     KIND_META_GRAPH,
@@ -21,7 +20,8 @@ from graphkit.graphio import (
     KIND_SAVED_MODEL,
     load_graph,
 )
-from graphkit.model import GraphModel
+from graphkit.models.graph_model import GraphModel
+from graphkit.nn import layers, losses
 
 v1 = tf.compat.v1
 

@@ -5,8 +5,9 @@ import pytest
 import tensorflow as tf
 
 from graphkit.errors import ModelError
-from graphkit.models.hello_mnist import build_hello_mnist, towers_config
-from graphkit.session import ModelSession
+from graphkit.models.hello_mnist import build_hello_mnist
+from graphkit.runtime.configs import towers_config
+from graphkit.runtime.model_session import ModelSession
 
 v1 = tf.compat.v1
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from graphkit import layers
 from graphkit.errors import ShapeError
+from graphkit.nn import layers
 
 v1 = tf.compat.v1
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from graphkit import losses
 from graphkit.errors import DTypeError, ShapeError
+from graphkit.nn import losses
 
 v1 = tf.compat.v1
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from graphkit.random_bits import fmix32, random_words
+from graphkit.nn.random_bits import fmix32, random_words
 
 v1 = tf.compat.v1
 

@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 
 from graphkit.errors import CheckpointError, DTypeError, FeedError, ModelError, ShapeError
-from graphkit.model import GraphModel
+from graphkit.models.graph_model import GraphModel
 from graphkit.models.hello_mnist import build_hello_mnist
-from graphkit.session import ModelSession
+from graphkit.runtime.model_session import ModelSession
 
 v1 = tf.compat.v1
 
@@ -154,7 +154,7 @@ def _pipeline_epochs(session, pipeline, seeds, shuffle=True, batches=4):
 
 
 def test_pipeline_visits_every_example_once_per_epoch_in_a_new_order():
-    from graphkit.pipeline import make_pipeline
+    from graphkit.data.pipeline import make_pipeline
 
     graph = tf.Graph()
     with graph.as_default():

@@ -1,4 +1,4 @@
-"""graphkit.trace and its formatters: hand-built StepStats, a real traced run, the CLI, the example."""
+"""graphkit.graphs.step_stats and its formatters: hand-built StepStats, a traced run, the CLI, the example."""
 
 import collections
 import json
@@ -14,12 +14,15 @@ import tensorflow as tf
 from tensorflow.core.framework import step_stats_pb2
 from tensorflow.python.client import timeline
 
-from graphkit import analysis, trace
-from graphkit.cli import main as cli_main
+from graphkit.cli.main import main as cli_main
 from graphkit.errors import TraceError
-from graphkit.graphdefs import write_graph_def
-from graphkit.trace_chrome import chrome_trace, write_chrome_trace
-from graphkit.trace_gantt import gantt_svg, write_gantt_svg
+from graphkit.graphs import step_stats as trace
+from graphkit.graphs import work_span as analysis
+from graphkit.graphs.write import write_graph_def
+from graphkit.runtime import tracing
+from graphkit.viz import reports
+from graphkit.viz.chrome_trace import chrome_trace, write_chrome_trace
+from graphkit.viz.gantt import gantt_svg, write_gantt_svg
 
 v1 = tf.compat.v1
 CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
@@ -79,7 +82,7 @@ def test_hand_built_step_stats_give_exact_figures():
     assert (other.op_count, other.busy_us, other.lanes, other.start_us, other.end_us) == (2, 9, 2, 1002, 1010)
     samples = [(sample.time_us, sample.bytes) for sample in step.memory]
     assert samples == [(1001, 400), (1012, 500), (1029, 400)]
-    assert "average parallelism: 1.543" in trace.format_summary(summary)
+    assert "average parallelism: 1.543" in reports.format_trace_summary(summary)
 
 
 def test_critical_path_follows_a_wait_for_the_thread():
@@ -165,7 +168,7 @@ def traced():
     feeds = {"x:0": np.ones((64, 64), np.float32)}
     with v1.Session(graph=graph, config=config) as session:
         before_us = time.time() * 1e6
-        run_metadata = trace.run_traced(session, ["out:0"], feeds, runs=2, partition_graphs=True, warmup=1)
+        run_metadata = tracing.run_traced(session, ["out:0"], feeds, runs=2, partition_graphs=True, warmup=1)
         after_us = time.time() * 1e6
     return graph, run_metadata, before_us, after_us
 
@@ -241,20 +244,20 @@ def test_run_traced_rejects_bad_fetches_and_feeds():
     graph = three_branch_graph()
     with v1.Session(graph=graph) as session:
         with pytest.raises(TraceError, match="fetch 'nope:0'"):
-            trace.run_traced(session, ["nope:0"], {"x:0": np.ones((64, 64), np.float32)})
+            tracing.run_traced(session, ["nope:0"], {"x:0": np.ones((64, 64), np.float32)})
         with pytest.raises(TraceError, match="feed 'ghost:0'"):
-            trace.run_traced(session, ["out:0"], {"ghost:0": np.ones((64, 64), np.float32)})
+            tracing.run_traced(session, ["out:0"], {"ghost:0": np.ones((64, 64), np.float32)})
         with pytest.raises(TraceError, match=r"feed 'x:0'.*expected shape"):
-            trace.run_traced(session, ["out:0"], {"x:0": np.ones((3, 64), np.float32)})
+            tracing.run_traced(session, ["out:0"], {"x:0": np.ones((3, 64), np.float32)})
         with pytest.raises(TraceError, match="You must feed a value for placeholder tensor 'x'"):
-            trace.run_traced(session, ["out:0"], {})
+            tracing.run_traced(session, ["out:0"], {})
         with pytest.raises(TraceError, match="runs"):
-            trace.run_traced(session, ["out:0"], {"x:0": np.ones((64, 64), np.float32)}, runs=0)
+            tracing.run_traced(session, ["out:0"], {"x:0": np.ones((64, 64), np.float32)}, runs=0)
         other = tf.Graph()
         with other.as_default():
             foreign = tf.constant(1.0, name="foreign")
         with pytest.raises(TraceError, match="fetch 'foreign:0': belongs to another graph"):
-            trace.run_traced(session, [foreign])
+            tracing.run_traced(session, [foreign])
 
 
 # -- the CLI --------------------------------------------------------------------------

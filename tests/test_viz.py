@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from test_graphio import build_training_model, write_sources
 
-from graphkit.graphio import load_graph
+from graphkit.graphs.load import load_graph
 from graphkit.viz import ViewOptions, build_view, render
 from graphkit.viz.style import DEFAULT_STYLE
 

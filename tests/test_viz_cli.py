@@ -8,8 +8,8 @@ import pytest
 from test_graphio import write_sources
 from test_viz import Drawing
 
-from graphkit import cli
-from graphkit.commands import render as render_command
+from graphkit.cli import main as cli
+from graphkit.cli import render as render_command
 from graphkit.errors import RenderError
 from graphkit.viz import render, walk
 

@@ -12,10 +12,10 @@ from typing import Optional, Sequence
 
 import tensorflow as tf
 
-from graphkit import layers, losses
+from graphkit.data.pipeline import make_pipeline, model_inputs
 from graphkit.errors import ModelError
-from graphkit.model import GraphModel
-from graphkit.pipeline import make_pipeline, model_inputs
+from graphkit.models.graph_model import GraphModel
+from graphkit.nn import layers, losses
 
 v1 = tf.compat.v1
 
@@ -43,7 +43,7 @@ def build_hello_mnist(
       towers: split each batch into this many near-equal parts that run the
         same layers side by side in one graph (shared variables), their losses
         summed into the batch mean. Run with one intra-op thread and `towers`
-        inter-op threads (`towers_config`), this is data parallelism across the
+        inter-op threads (`graphkit.runtime.configs.towers_config`), this is data parallelism across the
         cores by dataflow alone: each core runs its tower's ops start to end,
         with no thread hand-off inside an op. The loss, its gradient and the
         outputs equal the one-tower model's up to float rounding.
@@ -113,16 +113,3 @@ def _tower_loss(classify, x: tf.Tensor, labels: tf.Tensor, towers: int):
     with tf.name_scope("loss"):
         loss = tf.math.divide(tf.add_n(parts), tf.cast(count, tf.float32), name="value")
     return loss, tf.concat(part_logits, 0, name="tower_logits")
-
-
-def towers_config(towers: int) -> v1.ConfigProto:
-    """The session threads that let `towers` towers run one per core.
-
-    One tower gets TensorFlow's default threads (one per core in each pool).
-    TensorFlow sizes the CPU thread pools once per process, at its first session
-    (or Grappler cluster): pass this to the process's first session, and expect
-    later sessions of the process to run with one intra-op thread too.
-    """
-    if towers == 1:
-        return v1.ConfigProto()
-    return v1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=towers)

@@ -23,13 +23,14 @@ import re
 
 from tensorflow.core.framework import graph_pb2
 
+from graphkit.graphs.names import VARIABLE_OPS, is_control, op_name
+
 GRADIENTS = "gradients"
 OPTIMIZER = "optimizer"
 INITIALIZERS = "initializers"
 SAVE_RESTORE = "save/restore"
 GROUPS = (GRADIENTS, OPTIMIZER, INITIALIZERS, SAVE_RESTORE)
 
-VARIABLE_OPS = frozenset({"VarHandleOp", "VariableV2", "Variable", "AutoReloadVariable"})
 _PASS_THROUGH_OPS = frozenset({"ReadVariableOp", "Identity"})
 _ASSIGN_OPS = frozenset({"Assign", "AssignVariableOp"})
 _CHECKPOINT_OPS = frozenset({"SaveV2", "RestoreV2", "Save", "SaveSlices", "Restore", "RestoreSlice",
@@ -103,11 +104,11 @@ def _slot_variables(nodes: dict) -> set:
         if not _APPLY_OP.match(node.op):
             continue
         for tensor in node.input[1:]:
-            if tensor.startswith("^"):
+            if is_control(tensor):
                 continue
-            source = nodes.get(tensor.split(":", 1)[0])
+            source = nodes.get(op_name(tensor))
             if source is not None and source.op in _PASS_THROUGH_OPS and source.input:
-                source = nodes.get(source.input[0].split(":", 1)[0])
+                source = nodes.get(op_name(source.input[0]))
             if source is not None and source.op in VARIABLE_OPS:
                 slots.add(source.name)
     return slots
@@ -119,7 +120,7 @@ def _is_initializer(node, nodes: dict) -> bool:
         return True
     if "/" not in name:
         return node.op == "NoOp" and bool(_INIT_OP.match(name)) and bool(node.input) and all(
-            tensor.startswith("^") for tensor in node.input)
+            is_control(tensor) for tensor in node.input)
     scope, _, last = name.rpartition("/")
     if last == "Assign" and node.op in _ASSIGN_OPS:
         variable = nodes.get(scope)

@@ -12,8 +12,8 @@ import shutil
 import subprocess
 from typing import Callable, Optional
 
-from graphkit.atomic import atomic_write_bytes
 from graphkit.errors import RenderError
+from graphkit.files import atomic_write_bytes
 
 FORMATS = ("svg", "dot", "png", "pdf")
 DEFAULT_FORMAT = "svg"
@@ -79,7 +79,7 @@ def _run(dot_binary: str, dot_source: str, fmt: str) -> subprocess.CompletedProc
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Writes `data` to `path` atomically (graphkit.atomic), as a RenderError if it cannot.
+    """Writes `data` to `path` atomically (graphkit.files), as a RenderError if it cannot.
 
     Raises:
       RenderError: the directory cannot be created or written.

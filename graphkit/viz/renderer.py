@@ -15,7 +15,7 @@ from typing import Optional, Sequence, Union
 
 import graphviz
 
-from graphkit.graphio import LoadedGraph, Source, load_graph
+from graphkit.graphs.load import LoadedGraph, Source, load_graph
 from graphkit.viz import output
 from graphkit.viz.dot import to_digraph
 from graphkit.viz.style import DEFAULT_STYLE, STRAIGHT_EDGES, Style

@@ -30,9 +30,10 @@ from typing import Mapping, Optional, Sequence
 from tensorflow.core.framework import graph_pb2
 
 from graphkit.errors import RenderError
-from graphkit.graphio import SignatureTensor, tensor_op_name
+from graphkit.graphs.load import SignatureTensor
+from graphkit.graphs.names import VARIABLE_OPS, is_control, op_name, output_index
 from graphkit.viz import tensor_facts
-from graphkit.viz.noise import VARIABLE_OPS, training_noise
+from graphkit.viz.noise import training_noise
 
 DEFAULT_MAX_BOXES = 60
 
@@ -286,8 +287,8 @@ class _Walk:
             return None
         if target in self.by_name:
             return target
-        if tensor_op_name(target) in self.by_name and ":" in target:
-            return tensor_op_name(target)
+        if op_name(target) in self.by_name and ":" in target:
+            return op_name(target)
         if target in self.outputs and self.outputs[target].op_name in self.by_name:
             return self.outputs[target].op_name
         raise RenderError(f"prune-to: no op, tensor or signature output named {target!r} in the graph"
@@ -301,7 +302,7 @@ class _Walk:
         kept, stack = {target}, [target]
         while stack:
             for tensor in self.by_name[stack.pop()].input:
-                source = tensor_op_name(tensor)
+                source = op_name(tensor)
                 if source in self.by_name and source not in kept:
                     kept.add(source)
                     stack.append(source)
@@ -521,7 +522,7 @@ class _Walk:
 
     def _spec_label(self, spec: SignatureTensor) -> str:
         node = self.by_name[spec.op_name]
-        index = int(spec.tensor.split(":", 1)[1]) if ":" in spec.tensor else 0
+        index = output_index(spec.tensor)
         label = tensor_facts.tensor_label(node, index)
         if label:
             return label
@@ -559,8 +560,8 @@ class _Walk:
             if head is None:
                 continue
             for index, tensor in enumerate(node.input):
-                control = tensor.startswith("^")
-                source = tensor_op_name(tensor)
+                control = is_control(tensor)
+                source = op_name(tensor)
                 tail = box_of.get(source)
                 if tail is None or tail == head:
                     continue
@@ -583,9 +584,8 @@ class _Walk:
         return edges
 
     def _tensor_label(self, tensor: str) -> str:
-        name, _, index = tensor.partition(":")
-        index = int(index) if index else 0
-        label = tensor_facts.tensor_label(self.by_name[name], index)
+        index = output_index(tensor)
+        label = tensor_facts.tensor_label(self.by_name[op_name(tensor)], index)
         return f":{index} {label}" if index else label
 
     @staticmethod

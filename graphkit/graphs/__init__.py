@@ -1,0 +1,8 @@
+"""Graph protos in, records out: no Session runs here.
+
+`load` reads a graph from any source (SavedModel, GraphDef, MetaGraph, tf.Graph,
+GraphModel); `write` writes GraphDefs; `saved_model` describes a SavedModel
+directory; `names` parses node and tensor names; `work_span` computes static
+parallelism; `step_stats` parses what a traced run recorded.
+Imports `graphkit.models` (the `GraphModel` record) and lower; never `runtime`.
+"""

@@ -1,0 +1,114 @@
+"""Every text report graphkit prints, one formatter per record type.
+
+The records come from protos-only modules (`graphkit.graphs.*`) or from runs
+(`graphkit.serving.cpp_run`); formatting is kept apart from computing them, as
+TensorFlow's `timeline.py` keeps its Chrome-trace formatter apart from parsing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from graphkit.graphs.saved_model import SavedModelRecord
+    from graphkit.graphs.step_stats import TraceSummary
+    from graphkit.graphs.work_span import WorkSpan
+    from graphkit.serving.cpp_run import Comparison
+
+
+def format_work_span(report: WorkSpan, workers: Sequence[int] = (1, 2, 4, 8)) -> str:
+    """A readable multi-line summary of a WorkSpan with bounds for some worker counts."""
+    lines = [
+        f"graph: {report.graph_form}; cost model: {report.cost_model}",
+        (f"ops: {report.op_count}  levels: {len(report.levels)}  "
+        f"widest level: {report.widest_level} ({report.width} ops)"),
+        f"work: {report.work:.6g}  span: {report.span:.6g}  work/span: {report.parallelism:.3f}",
+        f"critical path ({len(report.critical_path)} ops): "
+        + " -> ".join(_abbreviate(report.critical_path)),
+    ]
+    if report.unknown_cost_ops:
+        lines.append(f"ops of unknown cost (costed 0): {len(report.unknown_cost_ops)}, e.g. "
+                     f"{report.unknown_cost_ops[0]}")
+    lines.append(f"{'workers':>8} {'min(P,work/span)':>17} {'Brent speedup':>14}")
+    for count in workers:
+        lines.append(f"{count:>8} {report.speedup_bound(count):>17.3f} {report.brent_speedup(count):>14.3f}")
+    return "\n".join(lines)
+
+
+def format_trace_summary(summary: TraceSummary) -> str:
+    """A readable multi-line report of a TraceSummary."""
+    lines = [
+        (f"wall: {summary.wall_us / 1000:.3f} ms  busy: {summary.busy_us / 1000:.3f} ms  "
+         f"average parallelism: {summary.average_parallelism:.3f}  "
+         f"max concurrency: {summary.max_concurrency}"),
+        (f"critical path taken ({len(summary.critical_path)} ops, "
+         f"{summary.critical_path_busy_us / 1000:.3f} ms busy): "
+         + " -> ".join(_abbreviate(summary.critical_path))),
+        f"{'device':<48} {'ops':>5} {'busy ms':>9} {'lanes':>5}",
+    ]
+    for device in summary.devices:
+        lines.append(f"{device.device:<48} {device.op_count:>5} {device.busy_us / 1000:>9.3f} "
+                     f"{device.lanes:>5}")
+    return "\n".join(lines)
+
+
+def format_saved_model(record: SavedModelRecord) -> str:
+    """The record as text, laid out like `saved_model_cli show --all`."""
+    contents = (f"variables: {'yes' if record.has_variables else 'no'}; "
+                f"frozen graph: {'yes' if record.has_frozen_graph else 'no'}")
+    lines = [f"SavedModel {record.path}", contents]
+    for meta_graph in record.meta_graphs:
+        lines.append("")
+        lines.append(f"MetaGraphDef with tag-set: '{','.join(meta_graph.tags)}' contains the following "
+                     "SignatureDefs:")
+        for signature in meta_graph.signatures:
+            lines.append("")
+            lines.append(f"signature_def['{signature.key}']:")
+            for role, tensors in (("inputs", signature.inputs), ("outputs", signature.outputs)):
+                lines.append(f"  The given SavedModel SignatureDef contains the following {role}:")
+                for tensor in tensors:
+                    lines.append(f"    {role}['{tensor.key}'] tensor_info:")
+                    lines.append(f"        dtype: {tensor.dtype}")
+                    lines.append(f"        shape: {tensor.shape_text()}")
+                    lines.append(f"        name: {tensor.name}")
+            lines.append(f"  Method name is: {signature.method_name}")
+        if meta_graph.assets:
+            lines.append("")
+            lines.append("Assets: " + ", ".join(meta_graph.assets))
+    return "\n".join(lines)
+
+
+def format_comparison(comparison: Comparison, max_rows: int = 10,
+                      class_names: Sequence[str] | None = None) -> str:
+    """A table of C++ beside Python: per output, the first rows and the max abs difference.
+
+    For a [batch, classes] float output each row shows the predicted class
+    (its name from `class_names`, if given) and its value from both sides.
+    """
+    def class_label(index: int) -> str:
+        return class_names[index] if class_names is not None and index < len(class_names) else str(index)
+
+    lines = []
+    for key in sorted(comparison.python):
+        cpp, python = np.asarray(comparison.cpp[key]), np.asarray(comparison.python[key])
+        lines.append(f"{key}: {python.dtype} {list(python.shape)}  max |C++ - Python| = "
+                     f"{comparison.max_abs_diff_by_output[key]:.3g}")
+        if python.ndim == 2 and python.dtype.kind == "f":
+            width = max([9] + [len(class_label(i)) for i in range(python.shape[1])])
+            lines.append(f"  {'row':>4}  {'C++ class':>{width}}  {'C++ value':>12}  "
+                         f"{'Py class':>{width}}  {'Py value':>12}")
+            for row in range(min(max_rows, python.shape[0])):
+                c, p = int(np.argmax(cpp[row])), int(np.argmax(python[row]))
+                lines.append(f"  {row:>4}  {class_label(c):>{width}}  {cpp[row, c]:>12.8f}  "
+                             f"{class_label(p):>{width}}  {python[row, p]:>12.8f}")
+        else:
+            for row, (c, p) in enumerate(zip(cpp.ravel()[:max_rows], python.ravel()[:max_rows])):
+                lines.append(f"  {row:>4}  C++ {c!r:<24} Python {p!r}")
+    return "\n".join(lines)
+def _abbreviate(path: Sequence[str], keep: int = 4) -> list[str]:
+    if len(path) <= 2 * keep:
+        return list(path)
+    return [*path[:keep], f"... {len(path) - 2 * keep} more ...", *path[-keep:]]
