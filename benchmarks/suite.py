@@ -1,0 +1,45 @@
+"""The benchmarks `make bench` runs, each in a quick mode, and the targets it checks.
+
+Every benchmark script prints a readable table and, with `--json`, one JSON
+object of its figures as its last line. An entry here names the script, the
+arguments of its quick mode, and the targets read from that JSON object. A
+benchmark module adds its own entry when it is written.
+
+    Benchmark("xla_speedup.py", ("--quick",),
+              (Target("elementwise_speedup", ">=", 2.0, "XLA speedup, element-wise chain"),))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A figure of a benchmark's JSON object and the bound it must meet.
+
+    Attributes:
+      key: the JSON key of the figure (dots reach into nested objects: `default.svg_s`).
+      op: "<=", ">=", "<" or ">": how the measured figure compares with `bound` when met.
+      bound: the target value.
+      label: what the figure is, for the table.
+    """
+
+    key: str
+    op: str
+    bound: float
+    label: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Benchmark:
+    """One script under benchmarks/, the arguments of its quick mode, and its targets."""
+
+    script: str
+    quick_args: tuple[str, ...]
+    targets: tuple[Target, ...]
+    timeout_s: float = 900.0
+
+
+BENCHMARKS: tuple[Benchmark, ...] = (
+)
