@@ -31,12 +31,18 @@ class GraphkitError(Exception):
     """Base class: a problem with the user's input, not a bug in graphkit."""
 
 
+class ArgumentError(GraphkitError, ValueError):
+    """An argument value is outside what it allows: `units=0`, a dropout rate of 1.5,
+    an unknown padding or mode, a repeat count below 1. Checked before any op is built."""
+
+
 class ShapeError(GraphkitError, ValueError):
-    """A tensor or array has a shape the graph cannot take (layers, feeds)."""
+    """A tensor or array has a shape the graph cannot take: a layer's input of the wrong
+    rank or with an unknown dimension it needs, a feed of the wrong shape."""
 
 
 class DTypeError(GraphkitError, TypeError):
-    """A tensor or array has a dtype the graph cannot take."""
+    """A tensor or array has a dtype the graph cannot take (float ids, string images)."""
 
 
 class FeedError(GraphkitError, KeyError):
@@ -62,8 +68,14 @@ class SavedModelError(GraphkitError):
     """A SavedModel directory is missing or corrupt, or lacks a tag set/signature."""
 
 
+class GraphFileError(GraphkitError):
+    """A graph source cannot be read, for any command: no such file, not a GraphDef,
+    MetaGraph or SavedModel, a GraphDef with nameless nodes (graphkit.graphs.load)."""
+
+
 class RenderError(GraphkitError):
-    """A graph cannot be drawn: bad input file, unknown scope, no Graphviz `dot`."""
+    """A readable graph cannot be drawn as asked: unknown scope to expand or hide, bad
+    view option or output format, no Graphviz `dot` or `dot` failed (graphkit.viz)."""
 
 
 class TraceError(GraphkitError):

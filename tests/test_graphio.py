@@ -11,7 +11,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.python.framework import op_def_registry
 
-from graphkit.errors import RenderError, SavedModelError
+from graphkit.errors import GraphFileError, SavedModelError
 from graphkit.graphs.load import (
     KIND_GRAPH,
     KIND_GRAPH_DEF,
@@ -196,13 +196,13 @@ def test_directory_that_is_not_a_saved_model(tmp_path):
 def test_file_that_is_not_a_graph(tmp_path, name, data):
     path = tmp_path / name
     path.write_bytes(data)
-    with pytest.raises(RenderError, match=f"{name}: not a GraphDef"):
+    with pytest.raises(GraphFileError, match=f"{name}: not a GraphDef"):
         load_graph(str(path))
 
 
 def test_missing_path_and_wrong_type(tmp_path):
-    with pytest.raises(RenderError, match="no such file or directory"):
+    with pytest.raises(GraphFileError, match="no such file or directory"):
         load_graph(str(tmp_path / "nothing.pb"))
-    with pytest.raises(RenderError,
+    with pytest.raises(GraphFileError,
                        match="expected a GraphModel, tf.Graph, GraphDef, MetaGraphDef or path, got int"):
         load_graph(42)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from graphkit.errors import ShapeError
+from graphkit.errors import ArgumentError, DTypeError, ShapeError
 from graphkit.nn import layers
 
 v1 = tf.compat.v1
@@ -73,7 +73,7 @@ def test_dense_rejects_unknown_last_dimension():
         x = v1.placeholder(tf.float32, [None, None], name="features")
         with pytest.raises(ShapeError, match=r"dense: input features:0 .* unknown dimension"):
             layers.dense(x, 3)
-        with pytest.raises(ShapeError, match="units must be >= 1"):
+        with pytest.raises(ArgumentError, match="units must be >= 1"):
             layers.dense(v1.placeholder(tf.float32, [None, 2]), 0)
 
 
@@ -91,10 +91,10 @@ def test_dropout_identity_at_inference_and_scaled_in_training():
     np.testing.assert_allclose(trained[kept], 3.0 / 0.8, rtol=1e-6)
     assert 1 - kept.mean() == pytest.approx(0.2, abs=0.01)
     assert trained.mean() == pytest.approx(3.0, rel=0.02)  # inverted dropout keeps the expectation
-    with pytest.raises(ShapeError, match="rate must be in"):
+    with pytest.raises(ArgumentError, match="rate must be in"):
         with tf.Graph().as_default():
             layers.dropout(v1.placeholder(tf.float32, [None, 2]), 1.0, False)
-    with pytest.raises(ShapeError, match="too large for float16 input"):
+    with pytest.raises(DTypeError, match="too large for float16 input"):
         with tf.Graph().as_default():
             layers.dropout(v1.placeholder(tf.float16, [None, 2]), 0.99999, False)
 
@@ -105,8 +105,10 @@ def test_flatten():
     with graph.as_default():
         x = v1.placeholder(tf.float32, [None, 3, 4])
         y = layers.flatten(x)
-        with pytest.raises(ShapeError, match="unknown dimension 1"):
+        with pytest.raises(ShapeError, match="^flatten_1: .*unknown dimension 1"):
             layers.flatten(v1.placeholder(tf.float32, [None, None, 4]))
+        with tf.name_scope("encoder"), pytest.raises(ShapeError, match="^encoder/image: .*unknown dim"):
+            layers.flatten(v1.placeholder(tf.float32, [None, None, 4]), scope="image")
     assert y.shape.as_list() == [None, 12]
     np.testing.assert_array_equal(run(graph, y, {x: x_value}), x_value.reshape(2, 12))
 
@@ -119,7 +121,7 @@ def test_embedding_looks_up_rows():
         ids = v1.placeholder(tf.int32, [None, 2])
         y = layers.embedding(ids, 5, 4, initializer=v1.constant_initializer(table))
         assert [v.name for v in v1.global_variables()] == ["embedding/embeddings:0"]
-        with pytest.raises(ShapeError, match="must be integers"):
+        with pytest.raises(DTypeError, match="must be integers"):
             layers.embedding(v1.placeholder(tf.float32, [None]), 5, 4)
     assert y.shape.as_list() == [None, 2, 4]
     np.testing.assert_array_equal(run(graph, y, {ids: ids_value}), table[ids_value])
@@ -148,7 +150,7 @@ def test_conv2d_and_max_pool_against_numpy():
         pooled = layers.max_pool(x, 2)
         with pytest.raises(ShapeError, match="rank 4"):
             layers.conv2d(v1.placeholder(tf.float32, [None, 7, 6]), 4, 3)
-        with pytest.raises(ShapeError, match="padding must be one of"):
+        with pytest.raises(ArgumentError, match="padding must be one of"):
             layers.max_pool(x, 2, padding="FULL")
     conv_value, pooled_value = run(graph, [conv, pooled], {x: images})
     assert conv.shape.as_list() == [None, 3, 3, 4]

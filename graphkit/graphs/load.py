@@ -30,7 +30,7 @@ from tensorflow.core.framework import graph_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from graphkit import constants
-from graphkit.errors import RenderError, SavedModelError, tf_error_line
+from graphkit.errors import GraphFileError, SavedModelError, tf_error_line
 from graphkit.graphs.names import op_name
 from graphkit.graphs.saved_model import parse_saved_model
 from graphkit.models.graph_model import GraphModel
@@ -111,7 +111,7 @@ def load_graph(source: Source, tags: Union[str, Sequence[str], None] = None,
     Returns:
       a LoadedGraph.
     Raises:
-      RenderError: the path is missing, or the file is not a GraphDef, SavedModel
+      GraphFileError: the path is missing, or the file is not a GraphDef, SavedModel
         or MetaGraph; or a proto has no nodes.
       SavedModelError: a SavedModel lacks its graph, the tag set or the signature
         (the message lists the available ones).
@@ -130,7 +130,7 @@ def load_graph(source: Source, tags: Union[str, Sequence[str], None] = None,
         return _from_meta_graph(source, "MetaGraphDef", KIND_META_GRAPH, signature)
     if isinstance(source, (str, os.PathLike)):
         return _load_path(os.fspath(source), tag_set, signature)
-    raise RenderError(
+    raise GraphFileError(
         f"load_graph: expected a GraphModel, tf.Graph, GraphDef, MetaGraphDef or path, "
         f"got {type(source).__name__}")
 
@@ -175,17 +175,17 @@ def _tensor_specs(tensors: Mapping[str, tf.Tensor]) -> dict[str, SignatureTensor
 
 def _check_graph_def(graph_def: graph_pb2.GraphDef, where: str) -> None:
     if not graph_def.node:
-        raise RenderError(f"{where}: not a GraphDef (it has no nodes)")
+        raise GraphFileError(f"{where}: not a GraphDef (it has no nodes)")
     for node in graph_def.node:
         if not node.name or not node.op:
-            raise RenderError(f"{where}: not a GraphDef (a node has no name or no op)")
+            raise GraphFileError(f"{where}: not a GraphDef (a node has no name or no op)")
 
 
 def _load_path(path: str, tag_set: Optional[frozenset], signature: Optional[str]) -> LoadedGraph:
     if os.path.isdir(path):
         return _load_saved_model_dir(path, tag_set, signature)
     if not os.path.exists(path):
-        raise RenderError(f"{path}: no such file or directory")
+        raise GraphFileError(f"{path}: no such file or directory")
     with open(path, "rb") as handle:
         data = handle.read()
     if os.path.basename(path) in constants.SAVED_MODEL_FILENAMES:
@@ -209,7 +209,7 @@ def _load_text(data: bytes, path: str, tag_set, signature) -> LoadedGraph:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise RenderError(f"{path}: not a GraphDef text file (not UTF-8 text)") from None
+        raise GraphFileError(f"{path}: not a GraphDef text file (not UTF-8 text)") from None
     graph_def = graph_pb2.GraphDef()
     try:
         text_format.Parse(text, graph_def)
@@ -218,7 +218,7 @@ def _load_text(data: bytes, path: str, tag_set, signature) -> LoadedGraph:
         try:
             text_format.Parse(text, meta_graph)
         except text_format.ParseError:
-            raise RenderError(f"{path}: not a GraphDef text file ({tf_error_line(graph_err)})") from None
+            raise GraphFileError(f"{path}: not a GraphDef text file ({tf_error_line(graph_err)})") from None
         return _from_meta_graph(meta_graph, path, KIND_META_GRAPH, signature)
     _check_graph_def(graph_def, path)
     return LoadedGraph(with_output_shapes(graph_def), {}, {}, KIND_GRAPH_DEF, path)
@@ -243,9 +243,9 @@ def _load_binary(data: bytes, path: str, tag_set, signature) -> LoadedGraph:
             saved_model = saved_model_pb2.SavedModel.FromString(data)
             if saved_model.meta_graphs and saved_model.meta_graphs[0].graph_def.node:
                 return _from_saved_model(saved_model, path, tag_set, signature)
-        except (message.DecodeError, RenderError):
+        except (message.DecodeError, GraphFileError):
             continue
-    raise RenderError(f"{path}: not a GraphDef, MetaGraph or SavedModel file")
+    raise GraphFileError(f"{path}: not a GraphDef, MetaGraph or SavedModel file")
 
 
 def _from_saved_model(saved_model: saved_model_pb2.SavedModel, path: str, tag_set, signature) -> LoadedGraph:

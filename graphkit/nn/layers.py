@@ -17,7 +17,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-from graphkit.errors import ShapeError
+from graphkit.errors import ArgumentError, DTypeError, ShapeError
 from graphkit.nn.random_bits import random_words
 
 v1 = tf.compat.v1
@@ -72,7 +72,7 @@ def dense(
       ShapeError: the last input dimension is unknown, or units < 1.
     """
     if units < 1:
-        raise ShapeError(f"dense: units must be >= 1, got {units}")
+        raise ArgumentError(f"{scope or 'dense'}: units must be >= 1, got {units}")
     with v1.variable_scope(scope, default_name="dense", values=[inputs]) as vs:
         if inputs.shape.rank is None or inputs.shape.rank < 2:
             raise ShapeError(f"{vs.name}: input {inputs.name} needs rank >= 2, got shape {inputs.shape}")
@@ -114,10 +114,10 @@ def dropout(
       a tensor shaped like `inputs`.
     """
     if not 0.0 <= rate < 1.0:
-        raise ShapeError(f"dropout: rate must be in [0, 1), got {rate}")
+        raise ArgumentError(f"{scope or 'dropout'}: rate must be in [0, 1), got {rate}")
     kept_scale = 1.0 / (1.0 - rate)  # in Python: 1 - rate rounds to 0 in float16 long before 1.0
     if kept_scale > float(inputs.dtype.max):
-        raise ShapeError(f"dropout: rate {rate} scales kept values by {kept_scale:.3g}, "
+        raise DTypeError(f"{scope or 'dropout'}: rate {rate} scales kept values by {kept_scale:.3g}, "
                          f"too large for {inputs.dtype.name} input {inputs.name}")
     with tf.name_scope(scope or "dropout"):
         training = tf.convert_to_tensor(training, tf.bool, name="training")
@@ -137,10 +137,11 @@ def dropout(
 
 def flatten(inputs: tf.Tensor, scope: Optional[str] = None) -> tf.Tensor:
     """Reshapes [batch, d1, d2, ...] to [batch, d1*d2*...]; the d's must be known."""
-    with tf.name_scope(scope or "flatten"):
+    with tf.name_scope(scope or "flatten") as name_scope:
+        where = name_scope.rstrip("/")
         if inputs.shape.rank is None or inputs.shape.rank < 1:
-            raise ShapeError(f"flatten: input {inputs.name} needs a known rank >= 1, got {inputs.shape}")
-        dims = _known_dims(inputs, "flatten", range(1, inputs.shape.rank))
+            raise ShapeError(f"{where}: input {inputs.name} needs a known rank >= 1, got {inputs.shape}")
+        dims = _known_dims(inputs, where, range(1, inputs.shape.rank))
         return tf.reshape(inputs, [-1, int(np.prod(dims, dtype=np.int64))], name="output")
 
 
@@ -159,9 +160,10 @@ def embedding(
       ids.shape + [dim]
     """
     if not ids.dtype.is_integer:
-        raise ShapeError(f"embedding: ids {ids.name} must be integers, got {ids.dtype.name}")
+        raise DTypeError(f"{scope or 'embedding'}: ids {ids.name} must be integers, got {ids.dtype.name}")
     if vocab_size < 1 or dim < 1:
-        raise ShapeError(f"embedding: vocab_size and dim must be >= 1, got {vocab_size} and {dim}")
+        raise ArgumentError(f"{scope or 'embedding'}: vocab_size and dim must be >= 1, "
+                            f"got {vocab_size} and {dim}")
     with v1.variable_scope(scope, default_name="embedding", values=[ids]):
         table = v1.get_variable(
             "embeddings", [vocab_size, dim], tf.float32,
@@ -172,13 +174,13 @@ def embedding(
 def _pair(value: Union[int, Sequence[int]], where: str, what: str) -> list[int]:
     pair = [value, value] if isinstance(value, int) else list(value)
     if len(pair) != 2 or any(v < 1 for v in pair):
-        raise ShapeError(f"{where}: {what} must be a positive int or a pair, got {value!r}")
+        raise ArgumentError(f"{where}: {what} must be a positive int or a pair, got {value!r}")
     return pair
 
 
 def _check_padding(padding: str, where: str) -> str:
     if padding.upper() not in PADDINGS:
-        raise ShapeError(f"{where}: padding must be one of {PADDINGS}, got {padding!r}")
+        raise ArgumentError(f"{where}: padding must be one of {PADDINGS}, got {padding!r}")
     return padding.upper()
 
 
