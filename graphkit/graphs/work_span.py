@@ -226,8 +226,8 @@ def flop_costs(graph_def, unknown_dim: int | None = None) -> tuple[dict[str, flo
       AnalysisError: the GraphDef cannot be imported (unknown op, bad attr).
     """
     import tensorflow as tf
-    from tensorflow.python.framework import ops as tf_ops
-    from tensorflow.python.util import deprecation
+
+    from graphkit.tf_private import op_flops
 
     graph_def = _importable_copy(graph_def, unknown_dim)
     graph = tf.Graph()
@@ -240,8 +240,7 @@ def flop_costs(graph_def, unknown_dim: int | None = None) -> tuple[dict[str, flo
     costs, unknown = {}, []
     for node in graph_def.node:
         try:
-            with deprecation.silence():  # the FLOP registry calls a deprecated shape helper
-                value = tf_ops.get_stats_for_node_def(graph, node, "flops").value
+            value = op_flops(graph, node)
         except (ValueError, TypeError):  # statistic registered, shapes not fully defined
             value = None
             unknown.append(node.name)
@@ -363,7 +362,8 @@ def grappler_optimized(graph_def, fetches: Sequence[str], feeds: Sequence[str] =
     """
     import tensorflow as tf
     from tensorflow.core.protobuf import meta_graph_pb2
-    from tensorflow.python.grappler import tf_optimizer
+
+    from graphkit.tf_private import optimize_graph
 
     if not fetches:
         raise AnalysisError("fetches: Grappler needs at least one fetch to keep, got none")
@@ -375,7 +375,7 @@ def grappler_optimized(graph_def, fetches: Sequence[str], feeds: Sequence[str] =
     fetch_collection = meta_graph_pb2.CollectionDef()
     fetch_collection.node_list.value.extend(fetches)
     meta_graph.collection_def["train_op"].CopyFrom(fetch_collection)
-    return tf_optimizer.OptimizeGraph(config or tf.compat.v1.ConfigProto(), meta_graph, verbose=False)
+    return optimize_graph(config or tf.compat.v1.ConfigProto(), meta_graph)
 
 
 def merge_partition_graphs(run_metadata):

@@ -27,6 +27,7 @@ from graphkit.errors import CheckpointError, FeedError, ModelError, tf_error_lin
 from graphkit.models.graph_model import GraphModel
 from graphkit.runtime.configs import session_config
 from graphkit.runtime.feeds import check_feeds, example_count
+from graphkit.tf_private import make_callable_from_options
 
 v1 = tf.compat.v1
 
@@ -258,7 +259,7 @@ class ModelSession:
             connection.to_tensor = self.model.training.name
         # Session.make_callable takes no tensor connections; this is the method
         # it is built on (in TensorFlow since 1.x).
-        return self.session._make_callable_from_options(options)
+        return make_callable_from_options(self.session, options)
 
     def _feed_epochs(self, arrays, count, batch_size, shuffle, rng):
         """Returns a function that runs one epoch, slicing batches in Python."""

@@ -16,11 +16,11 @@ from typing import Self
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.util import deprecation
 
 from graphkit import constants as names
 from graphkit.errors import SavedModelError, tf_error_line
 from graphkit.graphs.saved_model import SignatureRecord, TensorRecord, read_saved_model_proto, tensor_records
+from graphkit.tf_private import silence_deprecations
 
 v1 = tf.compat.v1
 
@@ -75,7 +75,7 @@ def load_saved_model(export_dir: str, tags: Sequence[str] = names.DEFAULT_TAGS,
                   for key, sig in matching[0].signature_def.items()}
     session = v1.Session(graph=tf.Graph(), config=config)
     try:
-        with session.graph.as_default(), deprecation.silence():
+        with session.graph.as_default(), silence_deprecations():
             v1.saved_model.loader.load(session, list(tags), export_dir)
     except (tf.errors.OpError, OSError, ValueError, RuntimeError) as err:
         session.close()

@@ -23,12 +23,12 @@ import tempfile
 from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
-from tensorflow.python.util import deprecation
 
 from graphkit import constants as names
 from graphkit.errors import SavedModelError, tf_error_line
 from graphkit.files import atomic_write_bytes, replace_directory
 from graphkit.models.graph_model import GraphModel
+from graphkit.tf_private import silence_deprecations
 
 v1 = tf.compat.v1
 
@@ -101,7 +101,7 @@ def export_saved_model(
     try:
         staging_dir = os.path.join(staging_root, "model")
         try:
-            with graph.as_default(), deprecation.silence():  # v1 SavedModel APIs warn on every call
+            with graph.as_default(), silence_deprecations():  # v1 SavedModel APIs warn on every call
                 asset_tensors = list(v1.get_collection(v1.GraphKeys.ASSET_FILEPATHS))
                 asset_tensors += [_asset_path_tensor(graph, path) for path in asset_paths]
                 builder = v1.saved_model.Builder(staging_dir)
@@ -149,7 +149,7 @@ def freeze_graph_def(session: v1.Session, signatures: Sequence[Signature]) -> tf
             node.attr.clear()
             node.attr["dtype"].CopyFrom(dtype)
             node.attr["shape"].CopyFrom(shape)
-    with deprecation.silence():
+    with silence_deprecations():
         pruned = v1.graph_util.extract_sub_graph(graph_def, output_ops)
         return v1.graph_util.convert_variables_to_constants(session, pruned, output_ops)
 

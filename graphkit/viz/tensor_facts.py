@@ -12,7 +12,8 @@ from typing import Optional
 
 import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2, node_def_pb2, tensor_shape_pb2
-from tensorflow.python.framework import op_def_registry
+
+from graphkit.tf_private import op_def
 
 # Attributes worth a line in a tooltip; the others are plumbing (_class, T lists of functions ...).
 KEY_ATTRS = ("dtype", "T", "DstT", "shape", "value", "transpose_a", "transpose_b", "strides", "padding",
@@ -23,7 +24,7 @@ _MAX_ATTR_CHARS = 80
 
 @lru_cache(maxsize=None)
 def _op_def(op_type: str):
-    return op_def_registry.get(op_type)
+    return op_def(op_type)
 
 
 def output_dtypes(node: node_def_pb2.NodeDef) -> list[str]:
