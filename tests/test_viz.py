@@ -59,7 +59,7 @@ class Drawing:
         """Ops the boxes stand for: N for a box saying "N ops", 0 for a signature port, else 1."""
         total = 0
         for title, node in self.nodes.items():
-            if title.startswith(("[input] ", "[output] ")):
+            if title.startswith(("[input] ", "[output] ", "[legend] ")):
                 continue
             match = OP_COUNT.search(" ".join(text or "" for text in self.texts(node)))
             total += int(match.group(1)) if match else 1

@@ -4,6 +4,7 @@
     graphkit render frozen.pb -o detail.svg --depth 3 --hide save
     graphkit render ckpt/model.ckpt-5.meta -o train.svg --show-training-noise --expand gradients
     graphkit render graph.pbtxt -o graph.dot --prune-to probabilities
+    graphkit render graph.pb -o placed.svg --color-groups devices.json --color-title device
 
 INPUT is a SavedModel directory, a GraphDef (.pb binary or .pbtxt text) or a
 checkpoint's .meta MetaGraph. Without --depth the view is chosen to stay
@@ -39,6 +40,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--show-training-noise", action="store_true",
                         help="draw gradients, optimizer, initializer and save/restore ops "
                              "instead of folding them")
+    parser.add_argument("--color-groups", metavar="FILE.json",
+                        help="fill boxes by group: a JSON object of op name -> group label "
+                             "(a device, an XLA cluster ...); the drawing gets a legend")
+    parser.add_argument("--color-title", default="", metavar="TEXT",
+                        help="heading of the --color-groups legend (default: groups)")
     parser.add_argument("--tags", help="SavedModel tag set, comma separated (default: serve)")
     parser.add_argument("--signature", help="SavedModel signature key (default: serving_default)")
     parser.set_defaults(func=run)
@@ -46,10 +52,12 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from graphkit.viz import render
+    from graphkit.viz.color_groups import load_color_groups
 
+    color_groups = load_color_groups(args.color_groups) if args.color_groups else None
     result = render(
         args.input, args.output, args.format, depth=args.depth, expand=args.expand, hide=args.hide,
         prune_to=args.prune_to, show_training_noise=args.show_training_noise, max_boxes=args.max_boxes,
-        tags=args.tags, signature=args.signature)
+        tags=args.tags, signature=args.signature, color_groups=color_groups, color_title=args.color_title)
     print(result.summary())
     return 0

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import collections
 import math
+from typing import Optional
 
 import graphviz
 
 from graphkit.viz import walk
+from graphkit.viz.color_groups import LEGEND_CLUSTER, LEGEND_PREFIX, BoxColors, legend_title
 from graphkit.viz.style import DEFAULT_STYLE, Style
 
 
-def to_digraph(view: walk.GraphView, style: Style = DEFAULT_STYLE, name: str = "graph") -> graphviz.Digraph:
+def to_digraph(view: walk.GraphView, style: Style = DEFAULT_STYLE, name: str = "graph",
+               colors: Optional[BoxColors] = None) -> graphviz.Digraph:
     """The Digraph of `view`: nested clusters for expanded scopes, one node per box, one edge per edge.
 
     Args:
       view: what to draw (from `walk.build_view`).
       style: how it looks.
       name: the DOT graph name.
+      colors: fills per box and a legend (graphkit.viz.color_groups), or None.
     Returns:
       a graphviz.Digraph; `.source` is the DOT text.
     """
@@ -40,7 +44,15 @@ def to_digraph(view: walk.GraphView, style: Style = DEFAULT_STYLE, name: str = "
 
     def fill(target: graphviz.Digraph, path: str, level: int) -> None:
         for box in boxes_in[path]:
-            target.node(box.id, label=box_label(box), tooltip=_tooltip(box.tooltip), **style.boxes[box.kind])
+            attrs = dict(style.boxes[box.kind])
+            tooltip = box.tooltip
+            if colors is not None and box.id in colors.fills:
+                attrs["fillcolor"] = colors.fills[box.id]
+                attrs["style"] = _filled(attrs.get("style", ""))
+                if box.id in colors.shares:
+                    attrs.update(style.mixed_group)
+                tooltip = tuple(tooltip) + colors.tooltip_lines(box.id)
+            target.node(box.id, label=box_label(box), tooltip=_tooltip(tooltip), **attrs)
         for cluster in clusters_in[path]:
             fills = style.cluster_fills
             attrs = {**style.cluster, "label": cluster.name, "fillcolor": fills[min(level, len(fills) - 1)],
@@ -50,6 +62,8 @@ def to_digraph(view: walk.GraphView, style: Style = DEFAULT_STYLE, name: str = "
             target.subgraph(sub)
 
     fill(digraph, "", 0)
+    if colors is not None and colors.legend:
+        digraph.subgraph(_legend(colors, style))
     folded = {box.id for box in view.boxes if box.kind == walk.FOLDED}
     for edge in view.edges:
         attrs = dict(style.control_edge if edge.control else style.data_edge)
@@ -65,6 +79,31 @@ def to_digraph(view: walk.GraphView, style: Style = DEFAULT_STYLE, name: str = "
             attrs["lhead"] = "cluster_" + edge.head_cluster
         digraph.edge(edge.tail, edge.head, **attrs)
     return digraph
+
+
+def _filled(box_style: str) -> str:
+    parts = [part for part in box_style.split(",") if part]
+    return ",".join(parts if "filled" in parts else parts + ["filled"])
+
+
+def _legend(colors: BoxColors, style: Style) -> graphviz.Digraph:
+    """A cluster with one box per colour group, chained by invisible edges so that it stays a column.
+
+    Box ids are "[legend] 1", "[legend] 2" ... in legend order: group names such as devices hold
+    ":", which DOT would read as a port in an edge statement.
+    """
+    title = legend_title(colors)
+    legend = graphviz.Digraph(name=LEGEND_CLUSTER, graph_attr={**style.legend, "label": title})
+    previous = None
+    for number, entry in enumerate(colors.legend, 1):
+        node_id = f"{LEGEND_PREFIX}{number}"
+        ops = f"{entry.ops} op{'s' if entry.ops != 1 else ''}"
+        legend.node(node_id, label=_escape(entry.group) + "\\n" + ops, fillcolor=entry.color,
+                    tooltip=_tooltip((f"{title}: {entry.group}", f"{ops} drawn")), **style.legend_entry)
+        if previous is not None:
+            legend.edge(previous, node_id, style="invis")
+        previous = node_id
+    return legend
 
 
 def box_label(box: walk.Box) -> str:

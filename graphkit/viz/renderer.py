@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import graphviz
 
 from graphkit.graphs.load import LoadedGraph, Source, load_graph
 from graphkit.viz import output
+from graphkit.viz.color_groups import BoxColors, color_boxes
 from graphkit.viz.dot import to_digraph
 from graphkit.viz.style import DEFAULT_STYLE, STRAIGHT_EDGES, Style
 from graphkit.viz.walk import DEFAULT_MAX_BOXES, GraphView, OpAccounting, ViewOptions, build_view
@@ -70,12 +71,25 @@ class RenderResult:
                 f"and {self.edges} edges; {', '.join(parts)}")
 
 
-def draw(loaded: LoadedGraph, options: Optional[ViewOptions] = None,
-         style: Style = DEFAULT_STYLE) -> tuple[GraphView, graphviz.Digraph]:
-    """The view and the Digraph of a loaded graph (no file written, no `dot` run)."""
+def draw(loaded: LoadedGraph, options: Optional[ViewOptions] = None, style: Style = DEFAULT_STYLE,
+         color_groups: Optional[Mapping[str, str]] = None,
+         color_title: str = "") -> tuple[GraphView, graphviz.Digraph]:
+    """The view and the Digraph of a loaded graph (no file written, no `dot` run).
+
+    Args:
+      color_groups, color_title: as for `render`.
+    """
     options = options or ViewOptions()
     view = build_view(loaded.graph_def, options, loaded.signature_inputs, loaded.signature_outputs)
-    return view, to_digraph(view, style)
+    return view, to_digraph(view, style, colors=_colors(loaded, view, style, color_groups, color_title))
+
+
+def _colors(loaded: LoadedGraph, view: GraphView, style: Style, color_groups, color_title: str
+            ) -> Optional[BoxColors]:
+    if color_groups is None:
+        return None
+    ops = {node.name for node in loaded.graph_def.node}
+    return color_boxes(view.box_of, color_groups, ops, style.group_palette, color_title)
 
 
 def render(
@@ -92,6 +106,8 @@ def render(
     tags: Union[str, Sequence[str], None] = None,
     signature: Optional[str] = None,
     style: Style = DEFAULT_STYLE,
+    color_groups: Optional[Mapping[str, str]] = None,
+    color_title: str = "",
 ) -> RenderResult:
     """Draws a graph to a file.
 
@@ -107,10 +123,15 @@ def render(
         save/restore ops instead of folding each group into one box.
       tags, signature: SavedModel tag set and signature (default serve / serving_default).
       style: the look (graphkit.viz.style.DEFAULT_STYLE).
+      color_groups: op name -> group label (a device, an XLA cluster ...): each box is filled
+        with its group's colour (a box of several ops: its majority group's, drawn with a
+        double border when mixed) and a legend lists the groups. Ops not named keep their look.
+      color_title: the legend's heading ("device", "XLA cluster").
     Returns:
       a RenderResult.
     Raises:
       RenderError: bad format or option, unreadable source, unknown scope or op,
+        color_groups that is not op -> group strings or names no op of the graph,
         Graphviz `dot` missing (for svg/png/pdf) or failing.
       SavedModelError: unknown tag set or signature.
     """
@@ -121,14 +142,17 @@ def render(
     start = time.perf_counter()
     loaded = source if isinstance(source, LoadedGraph) else load_graph(source, tags=tags, signature=signature)
     loaded_at = time.perf_counter()
-    view, digraph = draw(loaded, options, style)
+    view = build_view(loaded.graph_def, options, loaded.signature_inputs, loaded.signature_outputs)
+    colors = _colors(loaded, view, style, color_groups, color_title)
+    digraph = to_digraph(view, style, colors=colors)
     dot_source = digraph.source
     dot_at = time.perf_counter()
     if fmt == "dot":
         data = dot_source.encode("utf-8")
     else:
         straight = dataclasses.replace(style, graph={**style.graph, **STRAIGHT_EDGES})
-        data = output.run_dot(dot_source, fmt, dot_binary, fallback=lambda: to_digraph(view, straight).source)
+        data = output.run_dot(dot_source, fmt, dot_binary,
+                              fallback=lambda: to_digraph(view, straight, colors=colors).source)
     laid_out_at = time.perf_counter()
     output.write_atomic(output_path, data)
     return RenderResult(

@@ -39,6 +39,13 @@ LARGE_LAYOUT = MappingProxyType({
     "remincross": "false",
     "searchsize": "10",
 })
+# ColorBrewer Set3: 12 pastels that stay readable under black text; more groups get generated hues.
+GROUP_PALETTE = ("#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#fccde5",
+                 "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f")
+MIXED_GROUP = MappingProxyType({"peripheries": "2", "color": "#333333"})
+LEGEND = MappingProxyType({"style": "rounded", "color": "#666666", "fontsize": "10", "labeljust": "l",
+                           "fontname": FONT})
+LEGEND_ENTRY = MappingProxyType({"shape": "box", "style": "filled", "color": "#666666", "fontsize": "9"})
 # Graphviz 2.43 can crash routing splines through deep clusters; a crashed layout is retried with this.
 STRAIGHT_EDGES = MappingProxyType({"splines": "line"})
 
@@ -59,6 +66,9 @@ class Style:
       cluster: attributes of every cluster; fill colour taken from `cluster_fills` by nesting level.
       cluster_fills: fill colours for clusters of level 1, 2, ... (the last one repeats).
       max_penwidth: line width of an edge that merges many graph edges (grows with log2(count)).
+      group_palette: fill colours of colour groups (`render(..., color_groups=...)`), in legend order.
+      mixed_group: added to a box whose ops fall into several colour groups.
+      legend: attributes of the legend cluster; legend_entry: of each legend box.
     """
 
     graph: Mapping[str, str]
@@ -73,6 +83,10 @@ class Style:
     large_graph: Mapping[str, str] = dataclasses.field(default_factory=lambda: LARGE_LAYOUT)
     large_view_boxes: int = 300
     max_penwidth: float = 4.0
+    group_palette: tuple = GROUP_PALETTE
+    mixed_group: Mapping[str, str] = dataclasses.field(default_factory=lambda: MIXED_GROUP)
+    legend: Mapping[str, str] = dataclasses.field(default_factory=lambda: LEGEND)
+    legend_entry: Mapping[str, str] = dataclasses.field(default_factory=lambda: LEGEND_ENTRY)
 
 
 DEFAULT_STYLE = Style(

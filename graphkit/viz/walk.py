@@ -183,6 +183,7 @@ class GraphView:
       accounting: where every op went.
       expanded: the expanded scope paths, sorted.
       depth: the deepest expanded level (0 when no scope is expanded).
+      box_of: op name -> id of the box that draws it (hidden and pruned ops absent).
     """
 
     boxes: tuple
@@ -191,6 +192,7 @@ class GraphView:
     accounting: OpAccounting
     expanded: tuple
     depth: int
+    box_of: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def visible_nodes(self) -> int:
@@ -439,7 +441,7 @@ class _Walk:
         if depth is None:
             depth = max(map(_level, expanded), default=0)
         return GraphView(tuple(boxes), tuple(edges), tuple(clusters), accounting,
-                         tuple(sorted(expanded)), depth)
+                         tuple(sorted(expanded)), depth, box_of)
 
     @staticmethod
     def _collapsed_ancestor(scope: str, expanded: set) -> Optional[str]:
