@@ -89,3 +89,10 @@ class AnalysisError(GraphkitError, ValueError):
 
 class BuildError(GraphkitError):
     """The C++ program cannot be configured or compiled."""
+
+
+class PlacementError(GraphkitError):
+    """Ops cannot be placed as asked: a device name that does not parse or that the
+    process does not have, an unknown placement policy, a graph without the scopes a
+    policy needs, run metadata without partition graphs (graphkit.runtime.placement,
+    graphkit.graphs.placement)."""
