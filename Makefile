@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 OUT ?= out
 
-.PHONY: setup system-deps demo test lint clean
+.PHONY: setup system-deps demo test bench lint clean
 
 setup: system-deps $(VENV)/.installed
 
@@ -26,6 +26,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# Every benchmark in its quick mode, one at a time, and one table of targets met/missed.
+bench: setup
+	$(PY) benchmarks/run_suite.py
 
 lint: setup
 	$(VENV)/bin/ruff check graphkit tests examples benchmarks

@@ -42,4 +42,17 @@ class Benchmark:
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
+    Benchmark("mnist_vs_keras.py", ("--epochs", "2", "--batch-size", "256", "--repeats", "1",
+                                    "--matmul-repeats", "50"), (
+        Target("speedup_vs_keras", ">=", 1.0, "hello world, batch 256: speed vs Keras (2x at batch 32)"),
+        Target("graphkit_vs_bound", "<=", 1.5, "hello world, batch 256: epoch vs matmul bound"),
+        Target("accuracy_gap_points", "<=", 0.3, "hello world: accuracy gap to Keras (points)"),
+    ), timeout_s=1200.0),
+    Benchmark("dataflow_parallelism.py", ("--quick",), (
+        Target("speedup_ratio", ">=", 0.8, "k branches: measured / min(k, cores, work/span)"),
+    )),
+    Benchmark("cpp_vs_python_latency.py", ("--repeat", "300", "--rounds", "1"), (
+        Target("ratio", "<=", 0.5, "batch-1 latency, C++ / Python p50"),
+        Target("max_abs_diff", "<=", 1e-6, "largest |C++ - Python|"),
+    )),
 )
