@@ -17,11 +17,17 @@ def graphkit(*args, timeout=300):
                           timeout=timeout)
 
 
-def test_help_lists_subcommands():
+def test_help_lists_each_subcommand_with_its_summary():
+    from graphkit.cli.main import COMMANDS, build_parser
+
     done = graphkit("--help")
     assert done.returncode == 0
-    for command in ("demo", "render", "analyze", "trace", "export", "inspect", "build-cpp", "data"):
-        assert command in done.stdout
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
+    summaries = {choice.dest: choice.help for choice in subparsers._choices_actions}
+    listed = dict(re.findall(r"^    ([a-z][a-z-]+)\s+(\S.*)$", done.stdout, re.M))
+    assert set(listed) == {name.replace("_", "-") for name in COMMANDS}
+    for command, summary in listed.items():
+        assert summaries[command].startswith(summary.split("  ")[0][:30])
 
 
 @pytest.fixture(scope="module")

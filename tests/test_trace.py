@@ -348,7 +348,12 @@ def test_example_quick_prints_json_last():
     assert figures["branches"] == 2 and figures["cores"] == len(os.sched_getaffinity(0))
     assert figures["work_span"] == pytest.approx(2.0, rel=0.01)  # two equal branches
     assert 0 < figures["work_span_bound"] <= figures["cores"]
-    assert figures["measured_speedup"] > 0 and figures["measured_parallelism"] > 0
+    # The speedup is the ratio of the two step times it printed; parallelism is busy/wall of a trace,
+    # so at most the number of threads that ran it.
+    step_ms = figures["step_ms"]
+    parallel_ms = step_ms[str(figures["cores"])]
+    assert figures["measured_speedup"] == pytest.approx(step_ms["1"] / parallel_ms, rel=1e-2)
+    assert 0.5 <= figures["measured_parallelism"] <= figures["cores"] + 0.05
     assert any("work/span" in line for line in lines[:-1])
     # The training step is one chain; split into one tower per core it is that many chains wide.
     assert figures["training"]["work_span"] < 1.1
