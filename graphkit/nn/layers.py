@@ -51,6 +51,16 @@ def _check_rank(tensor: tf.Tensor, where: str, ranks: Sequence[int]) -> None:
         raise ShapeError(f"{where}: input {tensor.name} must have rank {expected}, got shape {tensor.shape}")
 
 
+def _bias_and_activation(outputs: tf.Tensor, width: int, use_bias: bool, bias_initializer,
+                         activation: Optional[Callable]) -> tf.Tensor:
+    """Adds a `bias` variable of [width] (zeros unless `bias_initializer`), then `activation`."""
+    if use_bias:
+        bias = v1.get_variable("bias", [width], outputs.dtype,
+                               initializer=bias_initializer or v1.zeros_initializer())
+        outputs = tf.nn.bias_add(outputs, bias, name="bias_add")
+    return activation(outputs) if activation is not None else outputs
+
+
 def dense(
     inputs: tf.Tensor,
     units: int,
@@ -84,13 +94,7 @@ def dense(
             outputs = tf.matmul(inputs, kernel, name="matmul")
         else:
             outputs = tf.tensordot(inputs, kernel, [[inputs.shape.rank - 1], [0]], name="tensordot")
-        if use_bias:
-            bias = v1.get_variable(
-                "bias", [units], inputs.dtype, initializer=bias_initializer or v1.zeros_initializer())
-            outputs = tf.nn.bias_add(outputs, bias, name="bias_add")
-        if activation is not None:
-            outputs = activation(outputs)
-        return outputs
+        return _bias_and_activation(outputs, units, use_bias, bias_initializer, activation)
 
 
 def dropout(
@@ -212,12 +216,7 @@ def conv2d(
             "kernel", kernel_size + [channels, filters], inputs.dtype,
             initializer=kernel_initializer or glorot_uniform())
         outputs = tf.nn.conv2d(inputs, kernel, [1, *strides, 1], padding, name="conv")
-        if use_bias:
-            bias = v1.get_variable("bias", [filters], inputs.dtype, initializer=v1.zeros_initializer())
-            outputs = tf.nn.bias_add(outputs, bias, name="bias_add")
-        if activation is not None:
-            outputs = activation(outputs)
-        return outputs
+        return _bias_and_activation(outputs, filters, use_bias, None, activation)
 
 
 def max_pool(
