@@ -177,7 +177,7 @@ def load_dataset(name: str = "fashion-mnist", path: str | None = None, cache_dir
                            offline_hint=lambda reason: _nothing_local_message(name, cache, reason))
         how = f"downloaded from {mirror}"
     for file, sha256 in wanted.items():
-        _check_cached_sha256(os.path.join(cache, file), sha256)
+        check_cached_sha256(os.path.join(cache, file), sha256)
     return _load_directory(name, cache, lambda found: f"cache {_display(found)} ({how})")
 
 
@@ -356,7 +356,12 @@ def _as_uint8(values: np.ndarray, origin: str, maximum: int, what: str) -> np.nd
     return values.astype(np.uint8, copy=False)
 
 
-def _check_cached_sha256(path: str, sha256: str) -> None:
+def check_cached_sha256(path: str, sha256: str) -> None:
+    """Checks a cached file's sha256.
+
+    Raises:
+      DataError: the file's bytes have another sha256 (the message says to delete it).
+    """
     with open(path, "rb") as handle:
         actual = hashlib.sha256(handle.read()).hexdigest()
     if actual != sha256:
