@@ -50,12 +50,12 @@ def python_worker(export_dir: str, image_path: str, repeat: int, output_path: st
     """Child process: time Session.run on the SavedModel; prints one JSON line."""
     from graphkit.quiet import import_tensorflow
 
-    tf = import_tensorflow()
+    import_tensorflow()
+    from graphkit.runtime.configs import session_config
     from graphkit.runtime.saved_model import load_saved_model
 
     image = np.load(image_path)
-    config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=threads,
-                                      inter_op_parallelism_threads=threads)
+    config = session_config(intra_op=threads, inter_op=threads)
     with load_saved_model(export_dir, config=config) as loaded:
         signature = loaded.signature()
         graph = loaded.session.graph

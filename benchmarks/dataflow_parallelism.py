@@ -51,6 +51,7 @@ def compare_with_timeline(args, repeats: int = 20) -> dict:
 
     from graphkit.graphs import step_stats as trace
     from graphkit.runtime import tracing
+    from graphkit.runtime.configs import session_config
 
     spec = importlib.util.spec_from_file_location("dataflow_example", EXAMPLE)
     example = importlib.util.module_from_spec(spec)
@@ -60,7 +61,7 @@ def compare_with_timeline(args, repeats: int = 20) -> dict:
     v1 = tf.compat.v1
     with graph.as_default():
         init = v1.global_variables_initializer()
-    with v1.Session(graph=graph, config=v1.ConfigProto(intra_op_parallelism_threads=1)) as session:
+    with v1.Session(graph=graph, config=session_config(intra_op=1)) as session:
         session.run(init)
         feeds = {x_name: np.ones((size, size), np.float32)}
         (run_metadata,) = tracing.run_traced(session, [fetch], feeds, warmup=1)

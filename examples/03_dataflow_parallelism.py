@@ -93,11 +93,12 @@ def measure(graph, feeds, fetch: str, threads: int, repeats: int, unknown_dim: i
     from graphkit.graphs import work_span as analysis
     from graphkit.graphs.names import op_name
     from graphkit.runtime import tracing
+    from graphkit.runtime.configs import session_config
 
     v1 = tf.compat.v1
     # The timed session must be the process's first: TensorFlow sizes the CPU
     # device's intra-op pool once, and Grappler's cluster below would do it first.
-    config = v1.ConfigProto(inter_op_parallelism_threads=threads, intra_op_parallelism_threads=1)
+    config = session_config(intra_op=1, inter_op=threads)
     with graph.as_default():
         init = v1.global_variables_initializer()
     with v1.Session(graph=graph, config=config) as session:
