@@ -96,3 +96,10 @@ class PlacementError(GraphkitError):
     process does not have, an unknown placement policy, a graph without the scopes a
     policy needs, run metadata without partition graphs (graphkit.runtime.placement,
     graphkit.graphs.placement)."""
+
+
+class ClusterError(GraphkitError):
+    """A cluster cannot be read, started or reached: a cluster file or TF_CONFIG that
+    does not parse, an unknown job or task, a port already in use, a task that does not
+    answer in time, a training job that keeps failing (graphkit.runtime.cluster_spec,
+    graphkit.runtime.cluster, graphkit.runtime.distributed)."""
