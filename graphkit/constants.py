@@ -15,11 +15,13 @@ DEFAULT_TAGS = (SERVING_TAG,)
 # Signature keys and the method name of a prediction signature.
 DEFAULT_SIGNATURE_KEY = "serving_default"
 PREDICT_METHOD_NAME = "tensorflow/serving/predict"
+INIT_OP_SIGNATURE_KEY = "__saved_model_init_op"  # TF2's initialiser "signature": an op, run at load
 
 # Files and directories inside an export directory.
 SAVED_MODEL_FILENAME_PB = "saved_model.pb"
 SAVED_MODEL_FILENAME_PBTXT = "saved_model.pbtxt"
 VARIABLES_DIRECTORY = "variables"
+VARIABLES_FILENAME = "variables"  # variables/variables.index and variables/variables.data-*-of-*
 ASSETS_DIRECTORY = "assets"
 FROZEN_GRAPH_FILENAME = "frozen_graph.pb"
 SAVED_MODEL_FILENAMES = (SAVED_MODEL_FILENAME_PB, SAVED_MODEL_FILENAME_PBTXT)

@@ -111,7 +111,7 @@ def test_graph_model_gives_graph_def_with_shapes_and_signature(training_model):
     assert loaded.kind == KIND_MODEL
     assert _names(loaded.graph_def) == [op.name for op in training_model.graph.get_operations()]
     assert _all_outputs_have_shapes(loaded.graph_def)
-    assert loaded.signature_inputs["x"].tensor == "x:0"
+    assert loaded.signature_inputs["x"].name == "x:0"
     assert loaded.signature_inputs["x"].shape == (None, 4)
     assert loaded.signature_outputs["probabilities"].op_name == "probabilities"
     assert loaded.signature_outputs["logits"].dtype == "float32"
@@ -154,7 +154,7 @@ def test_saved_model_default_tags_and_signature(sources):
     assert loaded.signature == "serving_default"
     assert set(loaded.signature_inputs) == {"x"} and set(loaded.signature_outputs) == {"probabilities"}
     assert loaded.signature_inputs["x"].shape == (None, 4)
-    assert loaded.signature_outputs["probabilities"].tensor == "probabilities:0"
+    assert loaded.signature_outputs["probabilities"].name == "probabilities:0"
     assert "model/hidden/matmul" in _names(loaded.graph_def)
 
 

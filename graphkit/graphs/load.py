@@ -31,8 +31,13 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from graphkit import constants
 from graphkit.errors import GraphFileError, SavedModelError, tf_error_line
-from graphkit.graphs.names import op_name
-from graphkit.graphs.saved_model import parse_saved_model
+from graphkit.graphs.saved_model import (
+    TensorRecord,
+    parse_tags,
+    read_saved_model,
+    select_meta_graph,
+    tensor_records,
+)
 from graphkit.models.graph_model import GraphModel
 
 TEXT_SUFFIXES = (".pbtxt", ".txt", ".prototxt")
@@ -49,35 +54,13 @@ Source = Union[GraphModel, tf.Graph, graph_pb2.GraphDef, meta_graph_pb2.MetaGrap
 
 
 @dataclasses.dataclass(frozen=True)
-class SignatureTensor:
-    """One named input or output of a signature.
-
-    Attributes:
-      key: the signature key ("x", "probabilities").
-      tensor: the graph tensor name ("x:0").
-      dtype: dtype name ("float32"), "" when the source does not say.
-      shape: static shape as a tuple, None entries for unknown dims; None when the rank is unknown.
-    """
-
-    key: str
-    tensor: str
-    dtype: str
-    shape: Optional[tuple]
-
-    @property
-    def op_name(self) -> str:
-        """The name of the op that produces (or is) this tensor."""
-        return op_name(self.tensor)
-
-
-@dataclasses.dataclass(frozen=True)
 class LoadedGraph:
     """A graph read from some source, as protos only.
 
     Attributes:
       graph_def: the GraphDef; nodes carry `_output_shapes` when shapes could be inferred.
-      signature_inputs: key -> SignatureTensor (empty when the source has no signature).
-      signature_outputs: key -> SignatureTensor.
+      signature_inputs: key -> TensorRecord (empty when the source has no signature).
+      signature_outputs: key -> TensorRecord.
       kind: one of KINDS.
       source: a short description of the source (a path, or "tf.Graph").
       tags: the MetaGraph tag set chosen in a SavedModel, else ().
@@ -85,8 +68,8 @@ class LoadedGraph:
     """
 
     graph_def: graph_pb2.GraphDef
-    signature_inputs: Mapping[str, SignatureTensor]
-    signature_outputs: Mapping[str, SignatureTensor]
+    signature_inputs: Mapping[str, TensorRecord]
+    signature_outputs: Mapping[str, TensorRecord]
     kind: str
     source: str
     tags: tuple = ()
@@ -116,7 +99,7 @@ def load_graph(source: Source, tags: Union[str, Sequence[str], None] = None,
       SavedModelError: a SavedModel lacks its graph, the tag set or the signature
         (the message lists the available ones).
     """
-    tag_set = _parse_tags(tags)
+    tag_set = parse_tags(tags)
     if isinstance(source, GraphModel):
         return LoadedGraph(
             source.graph_def(add_shapes=True),
@@ -154,22 +137,11 @@ def with_output_shapes(graph_def: graph_pb2.GraphDef) -> graph_pb2.GraphDef:
         return graph_def
 
 
-def _parse_tags(tags) -> Optional[frozenset]:
-    if tags is None:
-        return None
-    if isinstance(tags, str):
-        tags = tags.split(",")
-    tag_set = frozenset(tag.strip() for tag in tags if tag.strip())
-    if not tag_set:
-        raise SavedModelError(f"tags: expected at least one tag, got {tags!r}")
-    return tag_set
-
-
-def _tensor_specs(tensors: Mapping[str, tf.Tensor]) -> dict[str, SignatureTensor]:
+def _tensor_specs(tensors: Mapping[str, tf.Tensor]) -> dict[str, TensorRecord]:
     specs = {}
     for key, tensor in tensors.items():
         shape = None if tensor.shape.rank is None else tuple(tensor.shape.as_list())
-        specs[key] = SignatureTensor(key, tensor.name, tensor.dtype.name, shape)
+        specs[key] = TensorRecord(key, tensor.name, tensor.dtype.name, shape)
     return specs
 
 
@@ -182,27 +154,18 @@ def _check_graph_def(graph_def: graph_pb2.GraphDef, where: str) -> None:
 
 
 def _load_path(path: str, tag_set: Optional[frozenset], signature: Optional[str]) -> LoadedGraph:
-    if os.path.isdir(path):
-        return _load_saved_model_dir(path, tag_set, signature)
+    if os.path.isdir(path) or os.path.basename(path) in constants.SAVED_MODEL_FILENAMES:
+        return _from_saved_model(read_saved_model(path), path, tag_set, signature)
     if not os.path.exists(path):
         raise GraphFileError(f"{path}: no such file or directory")
-    with open(path, "rb") as handle:
-        data = handle.read()
-    if os.path.basename(path) in constants.SAVED_MODEL_FILENAMES:
-        return _from_saved_model(parse_saved_model(data, path), path, tag_set, signature)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise GraphFileError(f"{path}: cannot read ({err.strerror or err})") from None
     if path.endswith(TEXT_SUFFIXES):
         return _load_text(data, path, tag_set, signature)
     return _load_binary(data, path, tag_set, signature)
-
-
-def _load_saved_model_dir(path: str, tag_set, signature) -> LoadedGraph:
-    for name in constants.SAVED_MODEL_FILENAMES:
-        file_path = os.path.join(path, name)
-        if os.path.isfile(file_path):
-            with open(file_path, "rb") as handle:
-                saved_model = parse_saved_model(handle.read(), file_path)
-            return _from_saved_model(saved_model, path, tag_set, signature)
-    raise SavedModelError(f"{path}: not a SavedModel directory (no saved_model.pb or saved_model.pbtxt)")
 
 
 def _load_text(data: bytes, path: str, tag_set, signature) -> LoadedGraph:
@@ -249,23 +212,12 @@ def _load_binary(data: bytes, path: str, tag_set, signature) -> LoadedGraph:
 
 
 def _from_saved_model(saved_model: saved_model_pb2.SavedModel, path: str, tag_set, signature) -> LoadedGraph:
-    available = [frozenset(mg.meta_info_def.tags) for mg in saved_model.meta_graphs]
-    if tag_set is None:
-        default = frozenset(constants.DEFAULT_TAGS)
-        tag_set = default if default in available or len(available) != 1 else available[0]
-    if tag_set not in available:
-        listed = ", ".join(_format_tags(tags) for tags in available)
-        raise SavedModelError(
-            f"{path}: no MetaGraph with tags {_format_tags(tag_set)}; available tag sets: {listed}")
-    meta_graph = saved_model.meta_graphs[available.index(tag_set)]
+    meta_graph = select_meta_graph(saved_model, tag_set, path)
+    tags = tuple(sorted(meta_graph.meta_info_def.tags))
     if not meta_graph.graph_def.node:
-        raise SavedModelError(f"{path}: MetaGraph {_format_tags(tag_set)} has an empty graph")
+        raise SavedModelError(f"{path}: MetaGraph [{','.join(tags)}] has an empty graph")
     loaded = _from_meta_graph(meta_graph, path, KIND_SAVED_MODEL, signature)
-    return dataclasses.replace(loaded, tags=tuple(sorted(tag_set)))
-
-
-def _format_tags(tags) -> str:
-    return "[" + ",".join(sorted(tags)) + "]"
+    return dataclasses.replace(loaded, tags=tags)
 
 
 def _from_meta_graph(meta_graph: meta_graph_pb2.MetaGraphDef, where: str, kind: str,
@@ -279,21 +231,8 @@ def _from_meta_graph(meta_graph: meta_graph_pb2.MetaGraphDef, where: str, kind: 
         raise SavedModelError(f"{where}: no signature {signature!r}; available signatures: {listed}")
     inputs, outputs = {}, {}
     if signature:
-        inputs = _signature_specs(signatures[signature].inputs)
-        outputs = _signature_specs(signatures[signature].outputs)
+        # A sparse or composite tensor, or TF2's init op, has no single graph tensor to draw or fetch.
+        inputs = {t.key: t for t in tensor_records(signatures[signature].inputs) if t.runnable}
+        outputs = {t.key: t for t in tensor_records(signatures[signature].outputs) if t.runnable}
     graph_def = with_output_shapes(meta_graph.graph_def)
     return LoadedGraph(graph_def, inputs, outputs, kind, where, signature=signature)
-
-
-def _signature_specs(tensor_infos) -> dict[str, SignatureTensor]:
-    specs = {}
-    for key in sorted(tensor_infos):
-        info = tensor_infos[key]
-        if not info.name:  # a sparse or composite tensor: it has no single graph tensor to draw
-            continue
-        dtype = tf.dtypes.as_dtype(info.dtype).name if info.dtype else ""
-        shape = None
-        if not info.tensor_shape.unknown_rank:
-            shape = tuple(None if dim.size < 0 else dim.size for dim in info.tensor_shape.dim)
-        specs[key] = SignatureTensor(key, info.name, dtype, shape)
-    return specs

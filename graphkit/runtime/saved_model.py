@@ -18,8 +18,17 @@ import numpy as np
 import tensorflow as tf
 
 from graphkit import constants as names
-from graphkit.errors import SavedModelError, tf_error_line
-from graphkit.graphs.saved_model import SignatureRecord, TensorRecord, read_saved_model_proto, tensor_records
+from graphkit.errors import FeedError, SavedModelError, tf_error_line
+from graphkit.graphs.saved_model import (
+    SignatureRecord,
+    captured_variables,
+    checkpoint_keys,
+    export_directory,
+    read_saved_model,
+    select_meta_graph,
+    signature_records,
+)
+from graphkit.runtime.feeds import check_array, describe
 from graphkit.tf_private import silence_deprecations
 
 v1 = tf.compat.v1
@@ -57,30 +66,68 @@ class LoadedModel:
         self.close()
 
 
-def load_saved_model(export_dir: str, tags: Sequence[str] = names.DEFAULT_TAGS,
+def load_saved_model(export_dir: str, tags: Sequence[str] | str | None = names.DEFAULT_TAGS,
                      config: v1.ConfigProto | None = None) -> LoadedModel:
     """Loads the MetaGraph tagged `tags` into a new graph and session.
 
+    Works on TF1 SavedModels (`tf.compat.v1.saved_model.Builder`, graphkit's
+    export) and TF2 ones (`tf.saved_model.save`, Keras `model.export`): a TF2
+    signature is a function call op in the graph, and its init op restores the
+    variables when the model loads.
+
+    Args:
+      export_dir: the SavedModel directory (or its saved_model.pb).
+      tags: the tag set, as a sequence or "serve,gpu"; None: "serve", or the
+        only tag set when there is just one.
+      config: the session's ConfigProto.
     Raises:
-      SavedModelError: missing or corrupt directory, or no MetaGraph with exactly `tags`.
+      SavedModelError: missing or corrupt directory, no MetaGraph with exactly
+        `tags`, or TensorFlow cannot load it (e.g. truncated variables).
     """
-    proto = read_saved_model_proto(export_dir)
-    wanted = set(tags)
-    matching = [meta for meta in proto.meta_graphs if set(meta.meta_info_def.tags) == wanted]
-    if not matching:
-        known = [",".join(meta.meta_info_def.tags) for meta in proto.meta_graphs]
-        raise SavedModelError(f"{export_dir}: no MetaGraph with tag set {','.join(tags)!r}; known: {known}")
-    signatures = {key: SignatureRecord(key, sig.method_name, tensor_records(sig.inputs),
-                                       tensor_records(sig.outputs))
-                  for key, sig in matching[0].signature_def.items()}
+    proto = read_saved_model(export_dir)
+    export_dir = export_directory(export_dir)
+    meta_graph = select_meta_graph(proto, tags, export_dir)
+    tag_list = list(meta_graph.meta_info_def.tags)
     session = v1.Session(graph=tf.Graph(), config=config)
     try:
         with session.graph.as_default(), silence_deprecations():
-            v1.saved_model.loader.load(session, list(tags), export_dir)
+            v1.saved_model.loader.load(session, tag_list, export_dir)
+        restore_captured_variables(session, meta_graph, export_dir)
     except (tf.errors.OpError, OSError, ValueError, RuntimeError) as err:
         session.close()
         raise SavedModelError(f"{export_dir}: cannot load SavedModel: {tf_error_line(err)}") from None
-    return LoadedModel(os.path.abspath(export_dir), tuple(tags), session, signatures)
+    return LoadedModel(os.path.abspath(export_dir), tuple(tag_list), session, signature_records(meta_graph))
+
+
+def restore_captured_variables(session: v1.Session, meta_graph, export_dir: str) -> int:
+    """Fills the variable handles TF2 signatures capture that the v1 restore op left empty.
+
+    See `graphkit.graphs.saved_model.captured_variables`; values come from the
+    SavedModel's checkpoint by object-graph id. Returns how many were filled.
+    """
+    captured = captured_variables(meta_graph)
+    if not captured:
+        return 0
+    graph = session.graph
+    handles = {name: graph.get_tensor_by_name(f"{name}:0") for name in captured}
+    with graph.as_default():
+        states = session.run({name: tf.raw_ops.VarIsInitializedOp(resource=handle)
+                              for name, handle in handles.items()})
+    empty = sorted(name for name, initialized in states.items() if not initialized)
+    if not empty:
+        return 0
+    prefix = os.path.join(export_dir, names.VARIABLES_DIRECTORY, names.VARIABLES_FILENAME)
+    reader = tf.train.load_checkpoint(prefix)
+    keys = checkpoint_keys(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"), [captured[n] for n in empty])
+    feeds, assigns = {}, []
+    with graph.as_default(), tf.name_scope("graphkit_restore_captured"):
+        for name in empty:
+            value = reader.get_tensor(keys[captured[name]])
+            placeholder = v1.placeholder(tf.as_dtype(value.dtype), value.shape)
+            assigns.append(tf.raw_ops.AssignVariableOp(resource=handles[name], value=placeholder))
+            feeds[placeholder] = value
+    session.run(assigns, feeds)
+    return len(empty)
 
 
 def run_signature(loaded: LoadedModel, inputs: Mapping[str, object],
@@ -121,31 +168,20 @@ def check_signature_inputs(signature: SignatureRecord, inputs: Mapping[str, obje
     """Checks arrays against a signature's inputs; returns a feed of tensor name -> array.
 
     Raises:
-      SavedModelError: unknown or missing key, wrong dtype, wrong rank or dimension.
+      SavedModelError: the signature cannot be run by key (TF2's init op, sparse
+        or composite tensors).
+      FeedError: an unknown or a missing key.
+      DTypeError, ShapeError: an array does not fit its input (graphkit.runtime.feeds.check_array).
     """
+    if not signature.runnable:
+        raise SavedModelError(f"{where}: cannot be run by key: {signature.why_not_runnable}")
     known = {tensor.key: tensor for tensor in signature.inputs}
     for key in inputs:
         if key not in known:
-            raise SavedModelError(f"{where}: no input {key!r}; known: {sorted(known)}")
+            raise FeedError(f"{where}: no input {key!r}; known: {sorted(known)}")
     feed = {}
     for key, tensor in known.items():
         if key not in inputs:
-            raise SavedModelError(f"{where}: missing input {key!r} ({tensor.dtype} {tensor.shape_text()})")
-        feed[tensor.name] = _check_array(f"{where} input {key!r}", tensor, inputs[key])
+            raise FeedError(f"{where}: missing input {key!r} ({describe(tensor)})")
+        feed[tensor.name] = check_array(f"{where} input {key!r}", tensor, inputs[key])
     return feed
-
-
-def _check_array(where: str, tensor: TensorRecord, value) -> np.ndarray:
-    array = np.asarray(value)
-    if tensor.dtype == "string":
-        if array.dtype.kind not in "SUO":
-            raise SavedModelError(f"{where}: expected dtype string, got {array.dtype}")
-        array = array.astype(object)
-    elif array.dtype != np.dtype(tensor.dtype):
-        raise SavedModelError(f"{where}: expected dtype {tensor.dtype}, got {array.dtype}")
-    if tensor.shape is not None:
-        mismatch = array.ndim != len(tensor.shape) or any(
-            d is not None and d != actual for d, actual in zip(tensor.shape, array.shape))
-        if mismatch:
-            raise SavedModelError(f"{where}: expected shape {tensor.shape_text()}, got {tuple(array.shape)}")
-    return array

@@ -30,8 +30,8 @@ from typing import Mapping, Optional, Sequence
 from tensorflow.core.framework import graph_pb2
 
 from graphkit.errors import RenderError
-from graphkit.graphs.load import SignatureTensor
 from graphkit.graphs.names import VARIABLE_OPS, is_control, op_name, output_index
+from graphkit.graphs.saved_model import TensorRecord
 from graphkit.viz import tensor_facts
 from graphkit.viz.noise import training_noise
 
@@ -200,8 +200,8 @@ class GraphView:
 
 
 def build_view(graph_def: graph_pb2.GraphDef, options: ViewOptions = ViewOptions(),
-               signature_inputs: Mapping[str, SignatureTensor] = None,
-               signature_outputs: Mapping[str, SignatureTensor] = None) -> GraphView:
+               signature_inputs: Mapping[str, TensorRecord] = None,
+               signature_outputs: Mapping[str, TensorRecord] = None) -> GraphView:
     """Decides the boxes, clusters and edges that draw `graph_def`.
 
     Args:
@@ -515,16 +515,16 @@ class _Walk:
                 port_id = prefix + key
                 detail = self._spec_label(spec)
                 boxes.append(Box(port_id, kind, key, "", 0, "", detail,
-                                 (f"signature {kind} {key!r}", f"tensor: {spec.tensor}", detail)))
+                                 (f"signature {kind} {key!r}", f"tensor: {spec.name}", detail)))
                 if kind == INPUT_PORT:
                     edges.append(Edge(port_id, target, False, 1, ""))
                 else:
                     edges.append(Edge(target, port_id, False, 1, detail))
         return boxes, edges
 
-    def _spec_label(self, spec: SignatureTensor) -> str:
+    def _spec_label(self, spec: TensorRecord) -> str:
         node = self.by_name[spec.op_name]
-        index = output_index(spec.tensor)
+        index = output_index(spec.name)
         label = tensor_facts.tensor_label(node, index)
         if label:
             return label
