@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from graphkit.graphs.placement import PlacementReport
     from graphkit.graphs.saved_model import SavedModelRecord
     from graphkit.graphs.step_stats import TraceSummary
     from graphkit.graphs.work_span import WorkSpan
@@ -108,6 +109,49 @@ def format_comparison(comparison: Comparison, max_rows: int = 10,
             for row, (c, p) in enumerate(zip(cpp.ravel()[:max_rows], python.ravel()[:max_rows])):
                 lines.append(f"  {row:>4}  C++ {c!r:<24} Python {p!r}")
     return "\n".join(lines)
+def format_placement(report: PlacementReport, max_transfers: int = 20, ops: bool = False) -> str:
+    """A readable placement report: ops per device, the _Send/_Recv pairs, bytes per link.
+
+    Args:
+      max_transfers: transfers listed (largest first); the rest are counted.
+      ops: also list every op that ran: name, type, requested and actual device.
+    """
+    from graphkit.graphs.placement import FED, RAN, short_device
+
+    lines = [f"{'device':<8} {'graph ops':>9} {'fed':>4} {'added':>6} {'sends':>6} {'recvs':>6}"]
+    for partition in report.partitions:
+        fed = sum(1 for op in report.ops if op.status == FED and op.actual == partition.device)
+        lines.append(f"{short_device(partition.device):<8} {partition.graph_ops:>9} {fed:>4} "
+                     f"{partition.added_ops:>6} {partition.sends:>6} {partition.recvs:>6}")
+    moved = report.moved
+    lines.append(f"ops that ran away from their requested device: {len(moved)}"
+                 + "".join(f"\n  {op.name}: requested {op.requested}, ran on {short_device(op.actual)}"
+                           for op in moved[:max_transfers]))
+    lines.append(f"_Send/_Recv pairs: {len(report.transfers)}, "
+                 f"bytes moved per step: {report.bytes_per_step:,}"
+                 + (f" ({report.unknown_transfers} of unknown size)" if report.unknown_transfers else ""))
+    if report.transfers:
+        lines.append(f"  {'from':<6} {'to':<6} {'bytes':>10}  {'dtype':<8} {'shape':<12} tensor")
+        largest = sorted(report.transfers, key=lambda t: (-(t.bytes or 0), t.tensor))
+        for transfer in largest[:max_transfers]:
+            shape = "?" if transfer.shape is None else str(list(transfer.shape))
+            size = "?" if transfer.bytes is None else f"{transfer.bytes:,}"
+            lines.append(f"  {short_device(transfer.send_device):<6} {short_device(transfer.recv_device):<6} "
+                         f"{size:>10}  {transfer.dtype:<8} {shape:<12} {transfer.tensor}")
+        if len(largest) > max_transfers:
+            lines.append(f"  ... {len(largest) - max_transfers} more")
+    for link in report.links:
+        lines.append(f"link {short_device(link.source)} -> {short_device(link.target)}: "
+                     f"{link.transfers} tensors, {link.bytes:,} bytes")
+    if ops:
+        lines.append(f"{'op':<60} {'type':<24} {'requested':<16} actual")
+        for op in report.ops:
+            if op.status == RAN or op.status == FED:
+                lines.append(f"{op.name:<60} {op.op:<24} {op.requested or '-':<16} {short_device(op.actual)}"
+                             + (" (fed)" if op.status == FED else ""))
+    return "\n".join(lines)
+
+
 def _abbreviate(path: Sequence[str], keep: int = 4) -> list[str]:
     if len(path) <= 2 * keep:
         return list(path)
