@@ -39,3 +39,21 @@ def towers_config(towers: int) -> v1.ConfigProto:
     if towers == 1:
         return session_config()
     return session_config(intra_op=1, inter_op=towers)
+
+
+def cluster_config(device_filters, operation_timeout_s: float, intra_op: int = 0,
+                   inter_op: int = 0) -> v1.ConfigProto:
+    """A session config for one task of a cluster.
+
+    Args:
+      device_filters: device prefixes the session may use ("/job:ps",
+        "/job:worker/task:1"); the session waits only for those tasks, so a
+        worker starts, and keeps training, without the other workers.
+      operation_timeout_s: a step that waits longer on a remote task fails with
+        DeadlineExceededError instead of hanging.
+      intra_op, inter_op: as in `session_config`.
+    """
+    config = session_config(intra_op=intra_op, inter_op=inter_op)
+    config.device_filters.extend(device_filters)
+    config.operation_timeout_in_ms = max(1, int(operation_timeout_s * 1000))
+    return config
