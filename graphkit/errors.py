@@ -103,3 +103,9 @@ class ClusterError(GraphkitError):
     does not parse, an unknown job or task, a port already in use, a task that does not
     answer in time, a training job that keeps failing (graphkit.runtime.cluster_spec,
     graphkit.runtime.cluster, graphkit.runtime.distributed)."""
+
+
+class XlaError(GraphkitError):
+    """XLA cannot do what was asked: an op without an XLA kernel in a compiled scope or
+    function, an XLA flag set after TensorFlow read it, a dump directory that cannot be
+    written (graphkit.runtime.xla)."""

@@ -16,6 +16,10 @@ lazily, so importing this module imports no TensorFlow.
   (argument names and types) without importing a graph.
 - `tensorflow.python.util.deprecation.silence`: quiets the deprecation warnings
   that v1 SavedModel and shape helpers log on every call.
+- `Operation._set_attr`: sets an attr of an op already in a graph (XLA's
+  `_XlaCompile` marks on a built graph, as `jit_scope` sets them while building).
+- `tensorflow.python.framework.kernels.get_registered_kernels_for_op`: the
+  device types an op type has kernels for (XLA_CPU_JIT once XLA has started).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ PRIVATE_APIS = {
     "op_flops": "tensorflow.python.framework.ops.get_stats_for_node_def",
     "op_def": "tensorflow.python.framework.op_def_registry.get",
     "silence_deprecations": "tensorflow.python.util.deprecation.silence",
+    "set_op_attr": "tensorflow.python.framework.ops.Operation._set_attr",
+    "kernel_device_types": "tensorflow.python.framework.kernels.get_registered_kernels_for_op",
 }
 
 
@@ -66,3 +72,15 @@ def silence_deprecations():
 
     with deprecation.silence():
         yield
+
+
+def set_op_attr(op, name: str, attr_value) -> None:
+    """`op._set_attr(name, attr_value)`: sets an AttrValue on an op already in its graph."""
+    op._set_attr(name, attr_value)
+
+
+def kernel_device_types(op_type: str) -> frozenset:
+    """The device types ("CPU", "XLA_CPU_JIT", ...) with a kernel registered for `op_type`."""
+    from tensorflow.python.framework import kernels
+
+    return frozenset(kernel.device_type for kernel in kernels.get_registered_kernels_for_op(op_type).kernel)
