@@ -5,6 +5,7 @@
     graphkit render ckpt/model.ckpt-5.meta -o train.svg --show-training-noise --expand gradients
     graphkit render graph.pbtxt -o graph.dot --prune-to probabilities
     graphkit render graph.pb -o placed.svg --color-groups devices.json --color-title device
+    graphkit render placed.pb -o placed.svg --color device --devices 2 --prune-to probabilities
 
 INPUT is a SavedModel directory, a GraphDef (.pb binary or .pbtxt text) or a
 checkpoint's .meta MetaGraph. Without --depth the view is chosen to stay
@@ -12,6 +13,8 @@ within about 60 boxes, whatever the graph's size.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 DEFAULT_MAX_BOXES = 60  # repeated from graphkit.viz.walk so that `--help` need not import TensorFlow
 FORMATS = ("svg", "dot", "png", "pdf")
@@ -45,6 +48,13 @@ def add_parser(subparsers) -> None:
                              "(a device, an XLA cluster ...); the drawing gets a legend")
     parser.add_argument("--color-title", default="", metavar="TEXT",
                         help="heading of the --color-groups legend (default: groups)")
+    parser.add_argument("--color", choices=("device",),
+                        help="device: run the graph once (random inputs, fetching --prune-to or the "
+                             "signature outputs) over --devices CPU devices and fill each op with the "
+                             "device it actually ran on, with a legend")
+    parser.add_argument("--devices", type=int, metavar="N",
+                        help="--color device: logical CPU devices of the run (default: enough for the "
+                             "graph's own CPU requests); a request the process lacks runs elsewhere")
     parser.add_argument("--tags", help="SavedModel tag set, comma separated (default: serve)")
     parser.add_argument("--signature", help="SavedModel signature key (default: serving_default)")
     parser.set_defaults(func=run)
@@ -55,9 +65,28 @@ def run(args) -> int:
     from graphkit.viz.color_groups import load_color_groups
 
     color_groups = load_color_groups(args.color_groups) if args.color_groups else None
+    color_title = args.color_title
+    if args.color == "device":
+        color_groups, color_title = _actual_devices(args), args.color_title or "device"
     result = render(
         args.input, args.output, args.format, depth=args.depth, expand=args.expand, hide=args.hide,
         prune_to=args.prune_to, show_training_noise=args.show_training_noise, max_boxes=args.max_boxes,
-        tags=args.tags, signature=args.signature, color_groups=color_groups, color_title=args.color_title)
+        tags=args.tags, signature=args.signature, color_groups=color_groups, color_title=color_title)
     print(result.summary())
     return 0
+
+
+def _actual_devices(args) -> dict:
+    """Op name -> the CPU device it ran on, from one traced run of INPUT (graphkit.runtime.placed_run)."""
+    from graphkit.errors import RenderError
+    from graphkit.graphs.placement import placement_report
+    from graphkit.runtime.placed_run import open_placed_step, requested_cpu_count, run_placed_step
+
+    if args.color_groups:
+        raise RenderError("--color device and --color-groups: pass one of them, not both")
+    step = open_placed_step(args.input, args.devices or 1, fetch=[args.prune_to] if args.prune_to else [],
+                            tags=args.tags, signature=args.signature)
+    if args.devices is None:
+        step = dataclasses.replace(step, devices=requested_cpu_count(step.graph_def))
+    placed = run_placed_step(step, soft_placement=True)
+    return placement_report(placed.graph_def, placed.run_metadata).device_groups()

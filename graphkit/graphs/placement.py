@@ -158,6 +158,10 @@ class PlacementReport:
         """Op name -> actual device, for every op that ran as itself."""
         return {op.name: op.actual for op in self.ops if op.status == RAN}
 
+    def device_groups(self) -> dict:
+        """Op name -> short actual device ("CPU:1") of every op that ran or was fed: colour groups."""
+        return {op.name: short_device(op.actual) for op in self.ops if op.status in (RAN, FED)}
+
     @property
     def devices(self) -> tuple:
         """Every device that ran something, sorted."""

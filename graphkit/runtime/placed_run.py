@@ -146,6 +146,17 @@ def run_placed_step(step: PlacedStep, soft_placement: bool = False, log_device_p
     return PlacedRun(step.graph_def, run_metadata, available)
 
 
+def requested_cpu_count(graph_def) -> int:
+    """Logical CPU devices enough for every CPU index the graph requests (at least 1)."""
+    highest = 0
+    for node in graph_def.node:
+        if node.device:
+            fields = parse_device(node.device)
+            if fields["type"] == "CPU" and fields["index"] not in (None, "*"):
+                highest = max(highest, int(fields["index"]))
+    return min(highest + 1, MAX_DEVICES)
+
+
 def _hello_mnist(towers: int, batch: int, seed: int, rng):
     from graphkit.models.hello_mnist import build_hello_mnist
 
@@ -162,7 +173,8 @@ def _hello_mnist(towers: int, batch: int, seed: int, rng):
 def _from_path(path: str, fetch, batch: int, rng, tags, signature):
     loaded = load_graph(path, tags=tags, signature=signature)
     graph_def = loaded.graph_def
-    fetches = list(fetch) or [spec.tensor for _, spec in sorted(loaded.signature_outputs.items())]
+    outputs = {key: spec.tensor for key, spec in loaded.signature_outputs.items()}
+    fetches = [outputs.get(name, name) for name in fetch] or [outputs[key] for key in sorted(outputs)]
     if not fetches:
         raise PlacementError(f"{path}: nothing to run: it has no signature; pass --fetch NAME")
     try:

@@ -133,7 +133,7 @@ def policy_for(name: str, graph_def, devices: int, rules: Sequence[tuple[str, st
     raise PlacementError(f"policy: expected one of {', '.join(POLICIES)}, got {name!r}")
 
 
-def parse_rule(text: str, devices: int) -> tuple[str, str]:
+def parse_rule(text: str) -> tuple[str, str]:
     """A "PATTERN=DEVICE" rule; DEVICE is a device name or a CPU index ("dense_1=1").
 
     Raises:

@@ -22,6 +22,7 @@ from typing import Mapping, Optional
 
 import graphviz
 
+from graphkit.errors import RenderError
 from graphkit.graphs.names import op_name
 from graphkit.graphs.placement import RECV_OPS, SEND_OPS, PlacementReport, short_device
 from graphkit.viz import output
@@ -150,7 +151,11 @@ def partition_view(partition_graphs: Sequence, report: PlacementReport, depth: O
       max_boxes: box budget when `depth` is None.
     Returns:
       a PartitionView.
+    Raises:
+      RenderError: depth below 1.
     """
+    if depth is not None and (not isinstance(depth, int) or depth < 1):
+        raise RenderError(f"depth: expected an int >= 1, got {depth!r}")
     nodes = [(node, partition_device(graph)) for graph in partition_graphs for node in graph.node]
     if depth is None:
         depth = _fitting_depth(nodes, max_boxes)

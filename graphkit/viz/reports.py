@@ -152,6 +152,26 @@ def format_placement(report: PlacementReport, max_transfers: int = 20, ops: bool
     return "\n".join(lines)
 
 
+def placement_json(report: PlacementReport) -> dict:
+    """The placement report as a JSON-ready dict: partitions, ops that ran, transfers, links, bytes."""
+    from graphkit.graphs.placement import NOT_RUN
+
+    return {
+        "partitions": [{"device": p.device, "graph_ops": p.graph_ops, "added_ops": p.added_ops,
+                        "sends": p.sends, "recvs": p.recvs} for p in report.partitions],
+        "ops": {op.name: {"type": op.op, "requested": op.requested, "actual": op.actual, "status": op.status}
+                for op in report.ops if op.status != NOT_RUN},
+        "moved": [op.name for op in report.moved],
+        "transfers": [{"tensor": t.tensor, "from": t.send_device, "to": t.recv_device, "dtype": t.dtype,
+                       "shape": None if t.shape is None else list(t.shape), "bytes": t.bytes,
+                       "send_op": t.send_op, "recv_op": t.recv_op, "key": t.key} for t in report.transfers],
+        "links": [{"from": link.source, "to": link.target, "transfers": link.transfers, "bytes": link.bytes}
+                  for link in report.links],
+        "bytes_per_step": report.bytes_per_step,
+        "unknown_transfers": report.unknown_transfers,
+    }
+
+
 def _abbreviate(path: Sequence[str], keep: int = 4) -> list[str]:
     if len(path) <= 2 * keep:
         return list(path)
