@@ -25,10 +25,12 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
-from graphkit.errors import AnalysisError
+from graphkit.errors import AnalysisError, tf_error_line
 from graphkit.graphs.names import op_name
 
 COST_MODELS = ("unit", "flops", "measured")
+_MERGE_OPS = ("Merge", "RefMerge")
+_NEXT_ITERATION_OPS = ("NextIteration", "RefNextIteration")
 GRAPH_AS_WRITTEN = "as written"
 GRAPH_OPTIMIZED = "optimised by Grappler"
 GRAPH_PARTITIONS = "partition graphs of a run"
@@ -101,11 +103,12 @@ def _check_workers(workers: int) -> None:
         raise AnalysisError(f"workers: expected an int >= 1, got {workers!r}")
 
 
-def dependencies(graph_def) -> dict[str, tuple[str, ...]]:
+def dependencies(graph_def, loop_back_edges: bool = False) -> dict[str, tuple[str, ...]]:
     """Op name -> names of the ops it waits for (data and control inputs).
 
-    The back edge of a while loop (NextIteration -> Merge) is dropped, so the
-    result is acyclic for well-formed graphs.
+    The back edge of a classic while loop (NextIteration -> Merge) is dropped
+    unless `loop_back_edges` is set, so the result is acyclic for well-formed
+    graphs; pruning keeps them, since a loop needs its body.
 
     Raises:
       AnalysisError: an input names a node that is not in the graph.
@@ -118,9 +121,8 @@ def dependencies(graph_def) -> dict[str, tuple[str, ...]]:
             source = op_name(raw)
             if source not in ops_by_name:
                 raise AnalysisError(f"{node.name}: input {raw!r} names no node of the graph")
-            is_loop_back_edge = node.op in ("Merge", "RefMerge") and ops_by_name[source] in (
-                "NextIteration", "RefNextIteration")
-            if not is_loop_back_edge and source not in inputs:
+            is_loop_back_edge = node.op in _MERGE_OPS and ops_by_name[source] in _NEXT_ITERATION_OPS
+            if (loop_back_edges or not is_loop_back_edge) and source not in inputs:
                 inputs.append(source)
         result[node.name] = tuple(inputs)
     return result
@@ -173,7 +175,7 @@ def prune(graph_def, fetches: Sequence[str] | None, feeds: Sequence[str] = ()):
         if missing:
             raise AnalysisError(f"{kind} {missing[0]!r}: no such op in the graph ({len(names)} ops)")
     fed = {op_name(name) for name in feeds}
-    deps = dependencies(graph_def)
+    deps = dependencies(graph_def, loop_back_edges=True)
     if fetches:
         keep, stack = set(), [op_name(fetch) for fetch in fetches]
         while stack:
@@ -358,7 +360,8 @@ def grappler_optimized(graph_def, fetches: Sequence[str], feeds: Sequence[str] =
     Returns:
       the optimised GraphDef.
     Raises:
-      AnalysisError: no fetches, or a fetch names no op of the graph.
+      AnalysisError: no fetches, a fetch names no op of the graph, or
+        TensorFlow cannot import the graph.
     """
     import tensorflow as tf
     from tensorflow.core.protobuf import meta_graph_pb2
@@ -369,9 +372,12 @@ def grappler_optimized(graph_def, fetches: Sequence[str], feeds: Sequence[str] =
         raise AnalysisError("fetches: Grappler needs at least one fetch to keep, got none")
     graph_def = prune(graph_def, fetches, feeds)  # also validates the names
     graph = tf.Graph()
-    with graph.as_default():
-        tf.graph_util.import_graph_def(graph_def, name="")
-        meta_graph = tf.compat.v1.train.export_meta_graph(graph=graph)
+    try:
+        with graph.as_default():
+            tf.graph_util.import_graph_def(graph_def, name="")
+            meta_graph = tf.compat.v1.train.export_meta_graph(graph=graph)
+    except (ValueError, TypeError, tf.errors.OpError) as err:
+        raise AnalysisError(f"graph: cannot import the GraphDef for Grappler: {tf_error_line(err)}") from None
     fetch_collection = meta_graph_pb2.CollectionDef()
     fetch_collection.node_list.value.extend(fetches)
     meta_graph.collection_def["train_op"].CopyFrom(fetch_collection)
