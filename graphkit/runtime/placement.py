@@ -2,7 +2,7 @@
 
     config = session_config(cpu_devices=2, soft_placement=True)        # /device:CPU:0 and CPU:1
     policy = scope_policy([("dense_1", "/device:CPU:1")])              # a device per name scope
-    with graph.as_default(), tf.device(device_function(policy)):       # while building ...
+    with graph.as_default(), graph.device(device_function(policy)):    # while building ...
         ...
     placed = place_graph_def(graph_def, round_robin_policy(graph_def, 2))   # ... or afterwards
 
@@ -151,7 +151,8 @@ def parse_rule(text: str) -> tuple[str, str]:
 
 
 def device_function(policy: DevicePolicy) -> Callable:
-    """A device function for `tf.device`: the policy's device, else the op's own request."""
+    """A device function for `graph.device` / `tf.compat.v1.device` (TF2's `tf.device` takes no
+    functions): the policy's device, else the op's own request."""
     def choose(op) -> str:
         return policy(op.name) or op.device
 

@@ -124,7 +124,7 @@ def format_placement(report: PlacementReport, max_transfers: int = 20, ops: bool
         lines.append(f"{short_device(partition.device):<8} {partition.graph_ops:>9} {fed:>4} "
                      f"{partition.added_ops:>6} {partition.sends:>6} {partition.recvs:>6}")
     moved = report.moved
-    lines.append(f"ops that ran away from their requested device: {len(moved)}"
+    lines.append(f"ops that ran on another device than requested: {len(moved)}"
                  + "".join(f"\n  {op.name}: requested {op.requested}, ran on {short_device(op.actual)}"
                            for op in moved[:max_transfers]))
     lines.append(f"_Send/_Recv pairs: {len(report.transfers)}, "
@@ -142,7 +142,7 @@ def format_placement(report: PlacementReport, max_transfers: int = 20, ops: bool
             lines.append(f"  ... {len(largest) - max_transfers} more")
     for link in report.links:
         lines.append(f"link {short_device(link.source)} -> {short_device(link.target)}: "
-                     f"{link.transfers} tensors, {link.bytes:,} bytes")
+                     f"{link.transfers} tensor(s), {link.bytes:,} bytes")
     if ops:
         lines.append(f"{'op':<60} {'type':<24} {'requested':<16} actual")
         for op in report.ops:
