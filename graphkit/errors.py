@@ -109,3 +109,9 @@ class XlaError(GraphkitError):
     """XLA cannot do what was asked: an op without an XLA kernel in a compiled scope or
     function, an XLA flag set after TensorFlow read it, a dump directory that cannot be
     written (graphkit.runtime.xla)."""
+
+
+class OutputError(GraphkitError):
+    """An output path cannot be written: its directory is not writable or not a
+    directory, or the path names a directory (graphkit.files.check_output_path).
+    Raised before the work that would fill it, and nothing is left behind."""

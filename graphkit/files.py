@@ -57,6 +57,34 @@ def replace_directory(source: str, target: str) -> None:
         shutil.rmtree(retired, ignore_errors=True)
 
 
+def check_output_path(path: str, what: str = "output") -> str:
+    """Checks, before any work, that a file can be written at `path`; returns `path`.
+
+    The nearest existing directory on the way is tried with a temporary file
+    (removed at once), so a read-only or pseudo file system (`/proc`) is caught
+    too. Nothing is created.
+
+    Raises:
+      OutputError: `path` is a directory, a parent is a file, or the directory cannot be written.
+    """
+    from graphkit.errors import OutputError
+
+    if os.path.isdir(path):
+        raise OutputError(f"{path}: is a directory; the {what} needs a file name")
+    directory = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(directory):
+        directory = os.path.dirname(directory)
+    if not os.path.isdir(directory):
+        raise OutputError(f"{path}: cannot write the {what}: {directory} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".graphkit-probe-", dir=directory)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write the {what} ({err.strerror or err})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
 def cache_dir(kind: str) -> str:
     """`$GRAPHKIT_CACHE_DIR/<kind>`, else `$XDG_CACHE_HOME/graphkit/<kind>` or `~/.cache/graphkit/<kind>`."""
     root = os.environ.get(CACHE_ENV)
