@@ -12,47 +12,59 @@ are fed the same way, and its outputs are the default fetches.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from graphkit import constants
-from graphkit.errors import AnalysisError, TraceError
+from graphkit.errors import AnalysisError, TraceError, tf_error_line
 from graphkit.graphs.load import load_graph
 from graphkit.graphs.names import variable_initializers
 from graphkit.graphs.work_span import prune
 from graphkit.runtime.saved_model import load_saved_model
 
 
-def open_traceable(path: str, fetch: Sequence[str] | None = None,
-                   tags: str = ",".join(constants.DEFAULT_TAGS),
-                   signature: str = constants.DEFAULT_SIGNATURE_KEY, config=None, batch: int = 1,
-                   seed: int = 0, init_variables: bool = False):
-    """Opens a SavedModel directory or GraphDef file for a traced run.
+def open_traceable(path: str, fetch: Sequence[str] | None = None, tags: str | None = None,
+                   signature: str | None = None, config=None, batch: int = 1,
+                   seed: int = 0, init_variables: bool = False, feeds: Mapping[str, object] | None = None):
+    """Opens a SavedModel directory, GraphDef file or checkpoint `.meta` for a traced run.
 
     Args:
-      path: SavedModel directory, or GraphDef `.pb`/`.pbtxt`.
+      path: SavedModel directory, GraphDef `.pb`/`.pbtxt`, or a checkpoint's
+        `.meta` (its variables are restored from the checkpoint beside it).
       fetch: op/tensor names (a SavedModel also takes signature output keys);
         default for a SavedModel: every signature output.
-      tags: SavedModel tag set, comma separated.
-      signature: SavedModel signature key.
+      tags: SavedModel tag set, comma separated (default: serve); SavedModel only.
+      signature: SavedModel signature key (default: serving_default); SavedModel only.
       config: the session's ConfigProto.
       batch: size of unknown input dimensions.
       seed: seed of the random inputs.
       init_variables: GraphDef only: run every `<variable>/Assign` first.
+      feeds: name -> array fed instead of random data: a signature input key or
+        a placeholder's op/tensor name. Other inputs get random data.
     Returns:
-      (session, fetches, feeds): the caller closes the session.
+      (session, fetches, feed dict of tensor name -> array): the caller closes the session.
     Raises:
-      TraceError: nothing at `path`, no fetch for a GraphDef, an input random data cannot stand in for.
+      TraceError: nothing at `path`, no fetch for a GraphDef, tags or a signature
+        given for a GraphDef, a feed that names no input, an input random data
+        cannot stand in for.
     """
     if not os.path.exists(path):
         raise TraceError(f"{path}: no such file or directory")
     rng = np.random.default_rng(seed)
+    feeds = dict(feeds or {})
     if os.path.isdir(path):
-        return _open_saved_model(path, fetch, [tag for tag in tags.split(",") if tag], signature, config,
-                                 rng, batch)
-    return _open_graph_def(path, fetch, config, rng, batch, init_variables)
+        if init_variables:
+            raise TraceError(f"{path}: --init-variables is for a graph file; a SavedModel restores "
+                             f"its variables")
+        return _open_saved_model(path, fetch, tags, signature or constants.DEFAULT_SIGNATURE_KEY, config,
+                                 rng, batch, feeds)
+    for flag, value in (("--tags", tags), ("--signature", signature)):
+        if value is not None:
+            raise TraceError(f"{path}: {flag} is for a SavedModel directory; a graph file has no "
+                             f"{flag[2:]}s (name what to run with --fetch)")
+    return _open_graph_file(path, fetch, config, rng, batch, init_variables, feeds)
 
 
 def random_array(rng, dtype, shape, batch: int, where: str):
@@ -74,45 +86,83 @@ def random_array(rng, dtype, shape, batch: int, where: str):
     raise TraceError(f"{where}: dtype {dtype.name} cannot be fed random data")
 
 
-def _open_saved_model(path, fetch, tags, signature_key, config, rng, batch):
+def _open_saved_model(path, fetch, tags, signature_key, config, rng, batch, feeds):
     loaded = load_saved_model(path, tags=tags, config=config)
     try:
         signature = loaded.signature(signature_key)
+        if not signature.runnable:
+            raise TraceError(f"{path}: signature {signature_key!r} cannot be run by key: "
+                             f"{signature.why_not_runnable}")
         outputs = {tensor.key: tensor.name for tensor in signature.outputs}
         fetches = [outputs.get(name, name) for name in fetch] if fetch else list(outputs.values())
         if not fetches:
             raise TraceError(f"{path}: signature {signature_key!r} has no outputs; pass --fetch")
-        feeds = {tensor.name: random_array(rng, tensor.dtype, tensor.shape, batch,
-                                           f"{path} input {tensor.key!r}")
-                 for tensor in signature.inputs}
+        by_key = {tensor.key: tensor for tensor in signature.inputs}
+        by_name = {tensor.name: tensor for tensor in signature.inputs}
+        given = {}
+        for name, value in feeds.items():
+            tensor = by_key.get(name) or by_name.get(name) or by_name.get(f"{name}:0")
+            if tensor is None:
+                raise TraceError(f"{path}: --feed {name}: not an input of signature {signature_key!r}; "
+                                 f"inputs: {sorted(by_key)}")
+            given[tensor.name] = value
+        feed_dict = {tensor.name: given[tensor.name] if tensor.name in given else
+                     random_array(rng, tensor.dtype, tensor.shape, batch, f"{path} input {tensor.key!r}")
+                     for tensor in signature.inputs}
     except BaseException:
         loaded.close()
         raise
-    return loaded.session, fetches, feeds
+    return loaded.session, fetches, feed_dict
 
 
-def _open_graph_def(path, fetch, config, rng, batch, init_variables):
+def _open_graph_file(path, fetch, config, rng, batch, init_variables, feeds):
     if not fetch:
-        raise TraceError(f"{path}: a GraphDef has no signature; pass --fetch NAME")
+        raise TraceError(f"{path}: a graph file has no signature; pass --fetch NAME")
     graph_def = load_graph(path).graph_def
     try:
-        needed = prune(graph_def, fetch)
+        needed = prune(graph_def, fetch, [name for name in feeds])
     except AnalysisError as err:
-        raise TraceError(str(err)) from None
+        raise TraceError(f"{path}: {err}") from None
     graph = tf.Graph()
+    checkpoint = _checkpoint_beside(path)
     with graph.as_default():
-        tf.graph_util.import_graph_def(graph_def, name="")
+        if checkpoint:
+            saver = tf.compat.v1.train.import_meta_graph(path, clear_devices=True)
+        else:
+            saver = None
+            tf.graph_util.import_graph_def(graph_def, name="")
     session = tf.compat.v1.Session(graph=graph, config=config)
-    if init_variables:
-        initializers = variable_initializers(graph_def)
-        if not initializers:
-            raise TraceError(f"{path}: --init-variables: the graph has no <variable>/Assign ops")
-        session.run(initializers)
-    feeds = {}
-    for node in needed.node:
-        if node.op != "Placeholder":
-            continue
-        tensor = graph.get_tensor_by_name(f"{node.name}:0")
-        shape = None if tensor.shape.rank is None else tensor.shape.as_list()
-        feeds[tensor.name] = random_array(rng, tensor.dtype, shape, batch, f"placeholder {node.name}")
-    return session, list(fetch), feeds
+    try:
+        if saver is not None and not init_variables:
+            try:
+                saver.restore(session, checkpoint)
+            except (tf.errors.OpError, ValueError) as err:
+                raise TraceError(f"{checkpoint}: cannot restore the variables: "
+                                 f"{tf_error_line(err)}") from None
+        if init_variables:
+            initializers = variable_initializers(graph_def)
+            if not initializers:
+                raise TraceError(f"{path}: --init-variables: the graph has no <variable>/Assign ops")
+            session.run(initializers)
+        feed_dict = {}
+        for name, value in feeds.items():
+            feed_dict[name if ":" in name else f"{name}:0"] = value
+        for node in needed.node:
+            tensor_name = f"{node.name}:0"
+            if node.op != "Placeholder" or tensor_name in feed_dict:
+                continue
+            tensor = graph.get_tensor_by_name(tensor_name)
+            shape = None if tensor.shape.rank is None else tensor.shape.as_list()
+            feed_dict[tensor.name] = random_array(rng, tensor.dtype, shape, batch, f"placeholder {node.name}")
+    except BaseException:
+        session.close()
+        raise
+    return session, list(fetch), feed_dict
+
+
+def _checkpoint_beside(path: str) -> str | None:
+    """The checkpoint prefix of a `.meta` file whose data files are there, else None."""
+    if not path.endswith(".meta"):
+        return None
+    prefix = path[: -len(".meta")]
+    return prefix if os.path.isfile(prefix + ".index") else None

@@ -50,12 +50,27 @@ def run_traced(session, fetches: Sequence, feed_dict: Mapping | None = None, run
         try:
             session.run(resolved_fetches, resolved_feeds, options=options if traced else None,
                         run_metadata=run_metadata if traced else None)
-        except (tf.errors.InvalidArgumentError, tf.errors.FailedPreconditionError) as err:
+        except (tf.errors.InvalidArgumentError, tf.errors.FailedPreconditionError,
+                tf.errors.NotFoundError) as err:
             raise TraceError(f"Session.run of {[f.name for f in resolved_fetches]}: "
-                             f"{tf_error_line(err)}") from err
+                             f"{_uninitialized_hint(err) or tf_error_line(err)}") from None
         if traced:
             collected.append(run_metadata)
     return tuple(collected)
+
+
+# What TensorFlow says when a run reads a variable that nothing initialised or restored.
+_UNINITIALIZED = ("Container localhost does not exist", "uninitialized value", "Could not find variable",
+                  "Attempting to use uninitialized")
+
+
+def _uninitialized_hint(error) -> str:
+    """A one-line hint when `error` is a read of a variable never initialised or restored, else ""."""
+    message = str(getattr(error, "message", error))
+    if not any(marker in message for marker in _UNINITIALIZED):
+        return ""
+    return ("the graph reads variables that were neither initialised nor restored: pass --init-variables "
+            "(initialiser values), or trace the checkpoint's .meta beside its data files (restored values)")
 
 
 def _resolve_fetch(graph, fetch):
