@@ -35,6 +35,7 @@ the attention matrix [batch, target, source] of the chosen beam.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from typing import Optional
@@ -175,14 +176,22 @@ def encode(source: tf.Tensor, source_length: tf.Tensor, config: TranslatorConfig
     Returns:
       (outputs [batch, time, units], final state [batch, units]).
     """
-    with v1.variable_scope("encoder"):
+    with _top_scope("encoder"):
         embedded = layers.embedding(source, config.source_vocab_size, config.embedding_dim, scope="embedding")
         return gru(embedded, source_length, config.units, scope="gru")
 
 
+@contextlib.contextmanager
+def _top_scope(name: str):
+    """The variable and name scope `name/`, the same each time it is entered (a plain
+    re-entered variable_scope would put the ops under `name_1/`)."""
+    with v1.variable_scope(name, auxiliary_name_scope=False), tf.name_scope(f"{name}/"):
+        yield
+
+
 def decoder_weights(config: TranslatorConfig) -> DecoderWeights:
     """Creates the decoder's variables under `decoder/`."""
-    with v1.variable_scope("decoder"):
+    with _top_scope("decoder"):
         with v1.variable_scope("embedding"):
             embedding = v1.get_variable("embeddings", [config.target_vocab_size, config.embedding_dim],
                                         initializer=v1.random_uniform_initializer(-0.05, 0.05))
@@ -199,7 +208,7 @@ def decoder_weights(config: TranslatorConfig) -> DecoderWeights:
 
 
 def _memory(encoder_outputs, source_length, config: TranslatorConfig) -> AttentionMemory:
-    with v1.variable_scope("decoder"):
+    with _top_scope("decoder"):
         return attention_memory(encoder_outputs, source_length, config.units, config.attention_size,
                                 scope="attention")
 
