@@ -33,6 +33,7 @@ def build_hello_mnist(
     in_graph_pipeline: bool = True,
     seed: Optional[int] = None,
     towers: int = 1,
+    device=None,
 ) -> GraphModel:
     """Builds the seed model in a new graph.
 
@@ -47,6 +48,9 @@ def build_hello_mnist(
         cores by dataflow alone: each core runs its tower's ops start to end,
         with no thread hand-off inside an op. The loss, its gradient and the
         outputs equal the one-tower model's up to float rounding.
+      device: a device name or device function every op is built under, such as
+        `tf.compat.v1.train.replica_device_setter(...)` for between-graph
+        replication (variables on parameter servers, compute on the worker).
     Returns:
       a GraphModel with inputs {x}, targets {labels}, outputs {probabilities,
       logits}, loss, train_op, metrics {accuracy}, training flag, global_step.
@@ -54,7 +58,7 @@ def build_hello_mnist(
     if towers < 1:
         raise ModelError(f"build_hello_mnist: towers must be >= 1, got {towers}")
     graph = tf.Graph()
-    with graph.as_default():
+    with graph.as_default(), graph.device(device):
         if seed is not None:
             v1.set_random_seed(seed)
         specs = {INPUT: (list(image_shape), tf.float32), TARGET: ([], tf.int32)}
