@@ -24,6 +24,14 @@ def make_blobs(count: int = 512, seed: int = 0, image_shape=(28, 28), classes: i
     return images, labels
 
 
+@pytest.fixture(scope="session", name="cpp_binary")
+def cpp_binary_fixture():
+    """graphkit-run, compiled once (cached across test runs by TF version and source hash)."""
+    from graphkit.serving.cpp_build import build_cpp
+
+    return build_cpp()
+
+
 @pytest.fixture(scope="session")
 def blobs():
     """(x, labels) with 512 examples of 28x28 float32 images in [0, 1] and 10 classes."""
