@@ -4,12 +4,13 @@ TensorFlow decides XLA clusters in its `mark_for_compilation` pass. With
 `TF_XLA_FLAGS=--tf_xla_clustering_debug` and `TF_DUMP_GRAPH_PREFIX=DIR` it
 writes that pass's graph twice per executor graph: `mark_for_compilation.pbtxt`
 (each clustered node carries a `_XlaCluster` attr naming its cluster) and
-`mark_for_compilation_annotated.pbtxt` (every node renamed `cluster_N/<name>`
-or `unclustered/<name>`); later graphs of the process get `_1`, `_2` ...
-suffixes. A traced run's partition graphs then show what ran: a `_XlaCompile`
-/ `_XlaRun` pair per compiled cluster (named `cluster_N_<k>/xla_compile`, its
-`function` attr naming `cluster_N`), and a `PartitionedCall` with
-`_XlaMustCompile` for each function compiled explicitly.
+`mark_for_compilation_annotated.pbtxt` (every node renamed `cluster_N/<name>`,
+`varhandle/<name>` for a resource variable's handle, or `unclustered/<name>`);
+later graphs of the process get `_1`, `_2` ... suffixes. A traced run's
+partition graphs then show what ran: a `_XlaCompile` / `_XlaRun` pair per
+compiled cluster (named `cluster_N_<k>/xla_compile`, its `function` attr
+naming `cluster_N`), and a `PartitionedCall` with `_XlaMustCompile` for each
+function compiled explicitly.
 
     dumps = read_clustering_dumps("dump_dir")
     report = cluster_report(dumps, run_metadata.partition_graphs, graph_def)
@@ -43,6 +44,7 @@ MUST_COMPILE_ATTR = "_XlaMustCompile"
 MARKED_DUMP = "mark_for_compilation"
 ANNOTATED_DUMP = "mark_for_compilation_annotated"
 UNCLUSTERED = "unclustered"
+VARIABLE_HANDLE = "varhandle"  # the annotated dump's prefix for VarHandleOp nodes, which no cluster takes
 COMPILE_OP = "_XlaCompile"
 RUN_OP = "_XlaRun"
 FEED_FETCH_OPS = frozenset({"_Arg", "_Retval"})
@@ -190,11 +192,11 @@ def clusters_from_names(graph_def: graph_pb2.GraphDef) -> tuple:
         match = _CLUSTER_NAME.match(node.name)
         if match:
             clusters.setdefault(match.group(1), []).append(match.group(2))
-        elif node.name.startswith(f"{UNCLUSTERED}/"):
+        elif node.name.startswith((f"{UNCLUSTERED}/", f"{VARIABLE_HANDLE}/")):
             unclustered.append(node)
         else:
-            raise XlaError(f"{node.name}: expected cluster_N/<op> or {UNCLUSTERED}/<op> in an annotated "
-                           f"clustering dump")
+            raise XlaError(f"{node.name}: expected cluster_N/<op>, {UNCLUSTERED}/<op> or "
+                           f"{VARIABLE_HANDLE}/<op> in an annotated clustering dump")
     return {name: tuple(ops) for name, ops in clusters.items()}, tuple(unclustered)
 
 
@@ -217,7 +219,7 @@ def clusters_that_ran(partition_graphs: Iterable[graph_pb2.GraphDef]) -> tuple:
 
 def cluster_report(dumps: Sequence[ClusteringDump], partition_graphs: Iterable[graph_pb2.GraphDef] = (),
                    graph_def: Optional[graph_pb2.GraphDef] = None,
-                   no_xla_kernel: Collection[str] = ()) -> ClusterReport:
+                   no_xla_kernel: Collection[str] = (), auto_clustering: bool = True) -> ClusterReport:
     """The report of one run: the clusters of its clustering dumps plus the functions it compiled.
 
     Args:
@@ -226,6 +228,7 @@ def cluster_report(dumps: Sequence[ClusteringDump], partition_graphs: Iterable[g
       partition_graphs: the traced run's RunMetadata.partition_graphs (what ran).
       graph_def: the user's GraphDef, for the bodies of functions compiled with jit_compile.
       no_xla_kernel: op types TensorFlow's kernel registry has no XLA_CPU_JIT kernel for.
+      auto_clustering: the session's global_jit_level was on (else only marked ops could cluster).
     Returns:
       a ClusterReport.
     Raises:
@@ -251,10 +254,11 @@ def cluster_report(dumps: Sequence[ClusteringDump], partition_graphs: Iterable[g
         for node in left_out:
             original = marked.get(node.name.split("/", 1)[1], node)
             unclustered.append(UnclusteredOp(original.name, node.op,
-                                             _reason(original, frozenset(no_xla_kernel))))
+                                             _reason(original, frozenset(no_xla_kernel), auto_clustering)))
     if not dumps:  # no graph with ops to cluster: what ran outside the compiled calls stayed out
         called = {call for call, _ in calls}
-        unclustered = [UnclusteredOp(node.name, node.op, _reason(node, frozenset(no_xla_kernel)))
+        unclustered = [UnclusteredOp(node.name, node.op,
+                                     _reason(node, frozenset(no_xla_kernel), auto_clustering))
                        for partition in partition_graphs for node in partition.node
                        if node.name not in called]
     library = ({function.signature.name: function for function in graph_def.library.function}
@@ -268,14 +272,16 @@ def cluster_report(dumps: Sequence[ClusteringDump], partition_graphs: Iterable[g
     return ClusterReport(tuple(clusters), tuple(unclustered), len(dumps))
 
 
-def _reason(node, no_xla_kernel: frozenset) -> str:
-    """Why a node stayed out, from what TensorFlow recorded about it."""
+def _reason(node, no_xla_kernel: frozenset, auto_clustering: bool) -> str:
+    """Why a node stayed out, from what TensorFlow recorded about it (attrs, kernel registry)."""
     if node.op in FEED_FETCH_OPS:
         return f"{node.op}: a feed or fetch of the session run"
     if node.op in no_xla_kernel:
         return f"no XLA_CPU_JIT kernel registered for {node.op}"
     if COMPILE_ATTR in node.attr and not node.attr[COMPILE_ATTR].b:
         return f"{COMPILE_ATTR}=false (a scope with compilation off)"
+    if COMPILE_ATTR not in node.attr and not auto_clustering:
+        return f"no {COMPILE_ATTR} mark (outside every jit scope) and the session does not auto-cluster"
     return ""
 
 

@@ -211,6 +211,12 @@ def jit_scope():
     check_compilable(graph.get_operations()[first:], "jit_scope")
 
 
+def compile_in_jit_scope(fn: Callable, *tensors: tf.Tensor):
+    """`fn(*tensors)` built inside `jit_scope()`: the scope switch in the form `compile_function` has."""
+    with jit_scope():
+        return fn(*tensors)
+
+
 def mark_scopes(graph: tf.Graph, scopes: Sequence[str], confine: bool = True) -> tuple:
     """Marks the ops under the name scopes `scopes` of a built graph for XLA, as `jit_scope` would have.
 
@@ -353,8 +359,10 @@ def run_cluster_report(graph: tf.Graph, fetches: Sequence, feed_dict: Mapping | 
         graph_def = graph.as_graph_def()
         dumps = xla_clusters.read_clustering_dumps(directory)
         types = {node.op for dump in dumps for node in dump.marked.node}
+        auto = config is not None and (config.graph_options.optimizer_options.global_jit_level
+                                       not in (v1.OptimizerOptions.DEFAULT, v1.OptimizerOptions.OFF))
         report = xla_clusters.cluster_report(dumps, metadata[0].partition_graphs, graph_def,
-                                             uncompilable_types(types))
+                                             uncompilable_types(types), auto_clustering=auto)
         return report, metadata[1]
     finally:
         if parent is None:
