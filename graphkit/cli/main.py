@@ -19,7 +19,8 @@ from graphkit.errors import GraphkitError
 from graphkit.quiet import import_tensorflow
 
 # One module of graphkit.cli per subcommand, in the order `--help` lists them.
-COMMANDS = ("demo", "data", "render", "inspect", "analyze", "trace", "place", "export", "build_cpp")
+COMMANDS = ("demo", "data", "render", "inspect", "analyze", "trace", "place", "cluster", "export",
+            "build_cpp")
 
 
 def _version() -> str:
