@@ -357,6 +357,23 @@ def test_cli_soft_placement_runs_what_the_device_lacks_elsewhere(capsys):
     assert record["ops"]["dense_1/kernel"]["actual"] == CPU0
 
 
+def test_cli_place_saved_model_fetches_its_signature_outputs(capsys, tmp_path):
+    from graphkit.models.hello_mnist import build_hello_mnist
+    from graphkit.serving.export import export_saved_model
+
+    model = build_hello_mnist(in_graph_pipeline=False, seed=0, hidden=32)
+    with v1.Session(graph=model.graph) as session:
+        session.run(v1.global_variables_initializer())
+        export_saved_model(session, model, str(tmp_path / "sm"))
+    code = cli.main(["place", str(tmp_path / "sm"), "--devices", "2", "--batch", "4", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    record = json.loads(out.strip().splitlines()[-1])
+    assert sorted(record["fetches"]) == ["dense_1/bias_add:0", "probabilities:0"]
+    assert record["ops"]["dense_1/kernel"]["actual"] == CPU1
+    assert {t["tensor"]: t["bytes"] for t in record["transfers"]}["dropout/output:0"] == 4 * 32 * 4
+
+
 def test_render_color_device_fills_ops_by_the_device_they_ran_on(capsys, tmp_path):
     graph_path = str(tmp_path / "two_layer.pb")
     write_graph_def(two_layer_graph_def(8), graph_path)

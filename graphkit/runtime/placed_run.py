@@ -173,7 +173,7 @@ def _hello_mnist(towers: int, batch: int, seed: int, rng):
 def _from_path(path: str, fetch, batch: int, rng, tags, signature):
     loaded = load_graph(path, tags=tags, signature=signature)
     graph_def = loaded.graph_def
-    outputs = {key: spec.tensor for key, spec in loaded.signature_outputs.items()}
+    outputs = {key: spec.name for key, spec in loaded.signature_outputs.items() if spec.name}
     fetches = [outputs.get(name, name) for name in fetch] or [outputs[key] for key in sorted(outputs)]
     if not fetches:
         raise PlacementError(f"{path}: nothing to run: it has no signature; pass --fetch NAME")
