@@ -125,7 +125,13 @@ class SavedModelRecord:
     has_frozen_graph: bool
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The record as JSON-ready dicts; each signature also says whether it is runnable, and why not."""
+        described = dataclasses.asdict(self)
+        for meta_graph, record in zip(described["meta_graphs"], self.meta_graphs):
+            for signature, signature_record in zip(meta_graph["signatures"], record.signatures):
+                signature["runnable"] = signature_record.runnable
+                signature["why_not_runnable"] = signature_record.why_not_runnable
+        return described
 
 
 def parse_saved_model(data: bytes, path: str):

@@ -135,7 +135,8 @@ def _open_graph_file(path, fetch, config, rng, batch, init_variables, feeds):
     try:
         if saver is not None and not init_variables:
             try:
-                saver.restore(session, checkpoint)
+                with graph.as_default():  # outside, Saver.restore goes the eager way and finds no variables
+                    saver.restore(session, checkpoint)
             except (tf.errors.OpError, ValueError) as err:
                 raise TraceError(f"{checkpoint}: cannot restore the variables: "
                                  f"{tf_error_line(err)}") from None

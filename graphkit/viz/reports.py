@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from graphkit.graphs.saved_model import SavedModelRecord
     from graphkit.graphs.step_stats import TraceSummary
     from graphkit.graphs.work_span import WorkSpan
+    from graphkit.graphs.xla_clusters import ClusterReport
     from graphkit.serving.cpp_run import Comparison
 
 
@@ -67,7 +68,8 @@ def format_saved_model(record: SavedModelRecord) -> str:
                      "SignatureDefs:")
         for signature in meta_graph.signatures:
             lines.append("")
-            lines.append(f"signature_def['{signature.key}']:")
+            lines.append(f"signature_def['{signature.key}']:" + (
+                "" if signature.runnable else f" not runnable by key: {signature.why_not_runnable}"))
             for role, tensors in (("inputs", signature.inputs), ("outputs", signature.outputs)):
                 lines.append(f"  The given SavedModel SignatureDef contains the following {role}:")
                 for tensor in tensors:
@@ -170,6 +172,25 @@ def placement_json(report: PlacementReport) -> dict:
         "bytes_per_step": report.bytes_per_step,
         "unknown_transfers": report.unknown_transfers,
     }
+
+
+def format_cluster_report(report: ClusterReport, width: int = 100) -> str:
+    """What XLA took: each cluster with its op types and every op in it, then the ops left out and why."""
+    import textwrap
+
+    lines = [f"XLA: {len(report.clusters)} compiled unit(s) holding {report.clustered_ops} ops; "
+             f"{len(report.unclustered)} ops left out; {report.dump_files} clustering dump(s) read"]
+    for cluster in report.clusters:
+        types = ", ".join(f"{op_type} {count}" for op_type, count in cluster.op_types)
+        lines.append(f"{cluster.name} ({cluster.kind}, {len(cluster.ops)} ops, "
+                     f"{'compiled and ran' if cluster.ran else 'not run'}): {types}")
+        lines += textwrap.wrap(", ".join(cluster.ops), width, initial_indent="  ", subsequent_indent="  ",
+                               break_on_hyphens=False)
+    if report.unclustered:
+        lines.append("left out:")
+        for op in report.unclustered:
+            lines.append(f"  {op.name} ({op.op_type})" + (f": {op.reason}" if op.reason else ""))
+    return "\n".join(lines)
 
 
 def _abbreviate(path: Sequence[str], keep: int = 4) -> list[str]:
