@@ -55,4 +55,10 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         Target("ratio", "<=", 0.5, "batch-1 latency, C++ / Python p50"),
         Target("max_abs_diff", "<=", 1e-6, "largest |C++ - Python|"),
     )),
+    Benchmark("nmt_vs_eager.py", ("--quick", "--data", "../shared/data/spa-eng.zip"), (
+        Target("throughput_ratio", ">=", 1.5, "NMT, tutorial size: target tokens/s vs Keras tf.function"),
+        Target("peak_rss_ratio", "<=", 1.0, "NMT, tutorial size: peak RSS, graphkit / peer"),
+        Target("bleu_gap", ">=", 0.0, "NMT, small size: BLEU graphkit - peer after the same steps"),
+        Target("beam_gain", ">=", 0.0, "NMT, small size: BLEU beam search - greedy"),
+    ), timeout_s=1200.0),
 )
