@@ -19,7 +19,7 @@ from graphkit.errors import GraphkitError
 from graphkit.quiet import import_tensorflow
 
 # One module of graphkit.cli per subcommand, in the order `--help` lists them.
-COMMANDS = ("demo", "data", "render", "inspect", "analyze", "trace", "place", "cluster", "export",
+COMMANDS = ("demo", "data", "render", "inspect", "analyze", "trace", "place", "cluster", "xla", "export",
             "build_cpp")
 
 

@@ -129,6 +129,14 @@ class ClusterReport:
         """How many nodes are in some cluster."""
         return sum(len(cluster.ops) for cluster in self.clusters)
 
+    def as_dict(self) -> dict:
+        """The report as plain JSON-ready data."""
+        return {"clusters": [{"name": c.name, "kind": c.kind, "ran": c.ran, "ops": list(c.ops),
+                              "op_types": dict(c.op_types)} for c in self.clusters],
+                "unclustered": [{"name": u.name, "op_type": u.op_type, "reason": u.reason}
+                                for u in self.unclustered],
+                "clustered_ops": self.clustered_ops, "dump_files": self.dump_files}
+
     def graph_op_groups(self, graph_ops: Collection[str]) -> dict:
         """Op name -> cluster name for the ops of `graph_ops` (a user's GraphDef) that are clustered."""
         return {op: cluster for op, cluster in self.cluster_of.items() if op in graph_ops}

@@ -326,44 +326,71 @@ def run_cluster_report(graph: tf.Graph, fetches: Sequence, feed_dict: Mapping | 
                        dump_dir: str | None = None, warmup: int = WARMUP_RUNS):
     """Runs `fetches` in a new session and reports what XLA clustered, compiled and ran.
 
-    The session runs `init_ops`, then `fetches` `warmup` times (lazy compilation) and once traced
-    with partition graphs; TensorFlow's clustering dump of those runs and the partition graphs
-    make the report.
-
     Args:
       graph: the tf.Graph (marked with jit scopes, calling compiled functions, or neither).
       fetches: tensors/ops (or their names) to run.
       feed_dict: tensor or name -> array.
       config: the session's ConfigProto (`auto_clustering_config()` for session mode).
       init_ops: run once before anything else (variable initializers).
-      dump_dir: keep TensorFlow's dump files in a new directory inside this one (default: a
-        temporary directory, removed afterwards).
+      dump_dir, warmup: as for `session_cluster_report`.
     Returns:
       (ClusterReport, the fetched values of the traced run).
     Raises:
-      XlaError: the dump directory cannot be written, clustering dumps are off (flag set too late),
-        or the run fails (naming TensorFlow's one-line reason).
+      XlaError: as for `session_cluster_report`.
+    """
+    enable_xla_flags(clustering_dumps=True)  # before the session below, which may be the first
+    with v1.Session(graph=graph, config=config) as session:
+        if init_ops:
+            session.run(list(init_ops))
+        return session_cluster_report(session, fetches, feed_dict, dump_dir, warmup,
+                                      auto_clustering=is_auto_clustering(config))
+
+
+def is_auto_clustering(config: v1.ConfigProto | None) -> bool:
+    """Whether sessions with `config` auto-cluster (a global_jit_level other than default/off)."""
+    return config is not None and config.graph_options.optimizer_options.global_jit_level not in (
+        v1.OptimizerOptions.DEFAULT, v1.OptimizerOptions.OFF)
+
+
+def session_cluster_report(session, fetches: Sequence, feed_dict: Mapping | None = None,
+                           dump_dir: str | None = None, warmup: int = WARMUP_RUNS,
+                           auto_clustering: bool = False):
+    """Reports what XLA clustered, compiled and ran when `session` runs `fetches`.
+
+    The session must not have run these fetches before (TensorFlow clusters a graph when it
+    first runs it). It runs them `warmup` times (lazy compilation) and once traced with
+    partition graphs; TensorFlow's clustering dump of those runs and the partition graphs make
+    the report.
+
+    Args:
+      session: a tf.compat.v1.Session (its config decides auto-clustering).
+      fetches: tensors/ops (or their names) to run.
+      feed_dict: tensor or name -> array.
+      dump_dir: keep TensorFlow's dump files in a new directory inside this one (default: a
+        temporary directory, removed afterwards).
+      warmup: untraced runs first.
+      auto_clustering: the session was made with an auto-clustering config (for the reasons
+        the report gives).
+    Returns:
+      (ClusterReport, the fetched values of the traced run).
+    Raises:
+      XlaError: the dump directory cannot be written, clustering dumps are off (the flag was set
+        too late), or the run fails (naming TensorFlow's one-line reason).
     """
     enable_xla_flags(clustering_dumps=True)
     parent = check_writable_dir(dump_dir) if dump_dir is not None else None
     directory = tempfile.mkdtemp(prefix="clustering_", dir=parent)
     try:
-        with v1.Session(graph=graph, config=config) as session:
-            if init_ops:
-                session.run(list(init_ops))
-            try:
-                with _dump_graphs_to(directory):
-                    metadata = _traced_run(session, fetches, feed_dict, warmup)
-            except tf.errors.OpError as err:
-                raise XlaError(f"XLA run of {len(fetches)} fetch(es): {tf_error_line(err)}") from err
-        graph_def = graph.as_graph_def()
+        try:
+            with _dump_graphs_to(directory):
+                metadata, values = _traced_run(session, list(fetches), feed_dict, warmup)
+        except tf.errors.OpError as err:
+            raise XlaError(f"XLA run of {len(fetches)} fetch(es): {tf_error_line(err)}") from err
         dumps = xla_clusters.read_clustering_dumps(directory)
         types = {node.op for dump in dumps for node in dump.marked.node}
-        auto = config is not None and (config.graph_options.optimizer_options.global_jit_level
-                                       not in (v1.OptimizerOptions.DEFAULT, v1.OptimizerOptions.OFF))
-        report = xla_clusters.cluster_report(dumps, metadata[0].partition_graphs, graph_def,
-                                             uncompilable_types(types), auto_clustering=auto)
-        return report, metadata[1]
+        report = xla_clusters.cluster_report(dumps, metadata.partition_graphs, session.graph.as_graph_def(),
+                                             uncompilable_types(types), auto_clustering=auto_clustering)
+        return report, values
     finally:
         if parent is None:
             shutil.rmtree(directory, ignore_errors=True)
