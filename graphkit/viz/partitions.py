@@ -26,7 +26,7 @@ from graphkit.errors import RenderError
 from graphkit.graphs.names import op_name
 from graphkit.graphs.placement import RECV_OPS, SEND_OPS, PlacementReport, short_device
 from graphkit.viz import output
-from graphkit.viz.style import FONT, LAYOUT
+from graphkit.viz.style import FONT, GROUP_PALETTE, LAYOUT
 
 OP, SEND, RECV, SCOPE = "op", "send", "recv", "scope"
 DEFAULT_MAX_BOXES = 80
@@ -116,7 +116,7 @@ DEFAULT_PARTITION_STYLE = PartitionStyle(
         SEND: {"shape": "rarrow", "style": "filled", "fillcolor": "#ffcc80", "color": "#e65100"},
         RECV: {"shape": "larrow", "style": "filled", "fillcolor": "#a5d6a7", "color": "#1b5e20"},
     }),
-    device_fills=("#e3f2fd", "#fff3e0", "#e8f5e9", "#f3e5f5", "#fffde7", "#e0f7fa", "#fce4ec", "#f1f8e9"),
+    device_fills=GROUP_PALETTE,  # the colours `render --color device` gives the same devices
     cluster=MappingProxyType({"style": "rounded,filled", "color": "#90a4ae", "fontname": FONT,
                               "fontsize": "11", "labeljust": "l"}),
     local_edge=MappingProxyType({}),
@@ -200,7 +200,7 @@ def partitions_digraph(view: PartitionView,
     digraph = graphviz.Digraph(name="partitions", graph_attr=dict(style.graph), node_attr=dict(style.node),
                                edge_attr=dict(style.edge))
     for index, device in enumerate(view.devices):
-        fill = style.device_fills[index % len(style.device_fills)]
+        fill = _paler(style.device_fills[index % len(style.device_fills)])
         mine = [box for box in view.boxes if box.device == device]
         label = f"{device}  ({sum(box.ops for box in mine)} nodes)"
         cluster = graphviz.Digraph(name=f"cluster_{_device_id(device)}",
@@ -245,6 +245,12 @@ def partition_device(graph_def) -> str:
 def _device_id(device: str) -> str:
     # ":" would read as a DOT port separator in node ids.
     return short_device(device).replace(":", "_")
+
+
+def _paler(color: str, white: float = 0.55) -> str:
+    """`color` ("#rrggbb") mixed with `white` parts of white: a cluster background under white boxes."""
+    channels = [int(color[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * white):02x}" for c in channels)
 
 
 def _scope(name: str, depth: int) -> str:
