@@ -293,14 +293,17 @@ def train_worker(cluster: ClusterSpecification, options: TrainingOptions, output
                     time.sleep(max(0.0, options.min_step_s - (time.perf_counter() - step_start)))
             finished = time.perf_counter()
             timed = local_step - options.warmup_steps
+            global_step = int(session.run_step_fn(  # after this worker's last update, not before it
+                lambda step_context: step_context.session.run(model.global_step)))
             result = {"global_step": global_step, "local_steps": local_step,
                       "examples_per_s": (timed * options.batch_size / (finished - started)
                                          if started and timed > 0 else None)}
             if traced:
                 result.update(_traffic(traced["run_metadata"], task, model))
-            if task.is_chief:
-                result["accuracy"] = float(session.run(
-                    model.metrics["accuracy"], {feeds[0]: x_test[:2000], feeds[1]: y_test[:2000]}))
+            if task.is_chief:  # through the raw session: the hooked one refuses to run once stopped
+                test_feed = {feeds[0]: x_test[:2000], feeds[1]: y_test[:2000]}
+                result["accuracy"] = float(session.run_step_fn(
+                    lambda step_context: step_context.session.run(model.metrics["accuracy"], test_feed)))
         except ClusterLost as lost:
             # The session is left as it is: closing it would wait on the task that is gone.
             progress.event("lost", f"{lost} at global step {global_step}; exiting with code "
