@@ -88,8 +88,8 @@ def test_missing_dot_says_how_to_install_and_dot_output_still_works(capsys, sour
     assert code == 2 and err.count("\n") == 1
     assert "Graphviz `dot` not found on PATH" in err and "apt-get install graphviz" in err
     assert not (tmp_path / "g.svg").exists()
-    code, _, err = _run(capsys, sources["pb"], "-o", str(tmp_path / "g.svg"), "--format", "dot")
-    assert code == 0 and (tmp_path / "g.svg").read_text().startswith("digraph")
+    code, _, err = _run(capsys, sources["pb"], "-o", str(tmp_path / "g.gv"), "--format", "dot")
+    assert code == 0 and (tmp_path / "g.gv").read_text().startswith("digraph")
 
 
 def test_failing_dot_leaves_no_half_written_file(sources, tmp_path, monkeypatch):

@@ -30,7 +30,7 @@ from tensorflow.core.framework import graph_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from graphkit import constants
-from graphkit.errors import GraphFileError, SavedModelError, tf_error_line
+from graphkit.errors import ArgumentError, GraphFileError, SavedModelError, tf_error_line
 from graphkit.graphs.saved_model import (
     TensorRecord,
     parse_tags,
@@ -98,6 +98,8 @@ def load_graph(source: Source, tags: Union[str, Sequence[str], None] = None,
         or MetaGraph; or a proto has no nodes.
       SavedModelError: a SavedModel lacks its graph, the tag set or the signature
         (the message lists the available ones).
+      ArgumentError: `tags` given for a graph file that is no SavedModel, or
+        `signature` for a GraphDef (a MetaGraph may hold signatures).
     """
     tag_set = parse_tags(tags)
     if isinstance(source, GraphModel):
@@ -112,7 +114,13 @@ def load_graph(source: Source, tags: Union[str, Sequence[str], None] = None,
     if isinstance(source, meta_graph_pb2.MetaGraphDef):
         return _from_meta_graph(source, "MetaGraphDef", KIND_META_GRAPH, signature)
     if isinstance(source, (str, os.PathLike)):
-        return _load_path(os.fspath(source), tag_set, signature)
+        loaded = _load_path(os.fspath(source), tag_set, signature)
+        if loaded.kind != KIND_SAVED_MODEL and (tag_set is not None or (
+                signature is not None and loaded.kind != KIND_META_GRAPH)):
+            what = "tag sets or signatures" if loaded.kind == KIND_GRAPH_DEF else "tag sets"
+            raise ArgumentError(f"{source}: --tags/--signature choose parts of a SavedModel; a "
+                                f"{loaded.kind.replace('_', ' ')} file has no {what}")
+        return loaded
     raise GraphFileError(
         f"load_graph: expected a GraphModel, tf.Graph, GraphDef, MetaGraphDef or path, "
         f"got {type(source).__name__}")

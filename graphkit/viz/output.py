@@ -22,17 +22,25 @@ INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: apt-get install graphviz; macO
 
 
 def output_format(path: str, fmt: Optional[str] = None) -> str:
-    """The format to write: `fmt` if given, else the path's suffix if it is a known format, else svg.
+    """The format to write: `fmt` if given, else the path's suffix, else svg (no suffix).
 
     Raises:
-      RenderError: `fmt` is not one of FORMATS.
+      RenderError: `fmt` is not one of FORMATS; the path's suffix names another
+        known format than `fmt` (`--format png -o x.svg`); or, without `fmt`,
+        a suffix that is no known format (`-o x.jpg`).
     """
+    suffix = os.path.splitext(path)[1].lstrip(".").lower()
+    suffix = "dot" if suffix == "gv" else suffix
     if fmt is None:
-        suffix = os.path.splitext(path)[1].lstrip(".").lower()
-        suffix = "dot" if suffix == "gv" else suffix
-        return suffix if suffix in FORMATS else DEFAULT_FORMAT
+        if suffix and suffix not in FORMATS:
+            raise RenderError(f"{path}: unknown output format {suffix!r}; known: {', '.join(FORMATS)} "
+                              f"(name the file so, or pass --format)")
+        return suffix or DEFAULT_FORMAT
     if fmt not in FORMATS:
         raise RenderError(f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    if suffix in FORMATS and suffix != fmt:
+        raise RenderError(f"{path}: the suffix says {suffix}, --format says {fmt}; known formats: "
+                          f"{', '.join(FORMATS)}")
     return fmt
 
 
