@@ -1,6 +1,8 @@
 """Shared test set-up: quiet TensorFlow, and a tiny generated classification problem."""
 
+import contextlib
 import os
+import signal
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -46,3 +48,18 @@ def write_mnist_npz(path, train_count: int = 600, test_count: int = 200, seed: i
     np.savez(path, x_train=as_uint8(x_train), y_train=y_train.astype(np.uint8),
              x_test=as_uint8(x_test), y_test=y_test.astype(np.uint8))
     return str(path)
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int, what: str = "test"):
+    """Raises TimeoutError in the block after `seconds` (SIGALRM), so a hung test fails instead of hanging."""
+    def expire(signum, frame):
+        raise TimeoutError(f"{what}: still running after its {seconds} s limit")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
