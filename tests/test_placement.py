@@ -339,12 +339,20 @@ def test_cli_place_json(capsys, tmp_path):
     (["--policy", "scope", "--rule", "dense_1=/device:QPU:x"], "device '/device:QPU:x': not a device name"),
     (["--policy", "scope"], "scope: expected at least one PATTERN=DEVICE rule"),
     (["--devices", "0"], "devices: expected an int in 1..64, got 0"),
+    (["--partitions", "p.svg", "--depth", "0"], "--depth: expected an int >= 1, got 0"),
 ])
 def test_cli_place_bad_input_is_one_line(capsys, argv, message):
     code = cli.main(["place", "hello_mnist", "--devices", "2", "--batch", "4", *argv])
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_cli_place_unknown_model_is_one_line(capsys, tmp_path):
+    code = cli.main(["place", str(tmp_path / "hello_mnst"), "--devices", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "hello_mnst: no such file or directory (MODEL is hello_mnist or a GraphDef" in err
 
 
 def test_cli_soft_placement_runs_what_the_device_lacks_elsewhere(capsys):

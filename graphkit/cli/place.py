@@ -55,11 +55,14 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from graphkit.errors import PlacementError
     from graphkit.graphs.placement import placement_report
     from graphkit.runtime.placed_run import open_placed_step, run_placed_step
     from graphkit.runtime.placement import parse_rule
     from graphkit.viz import reports
 
+    if args.depth is not None and args.depth < 1:
+        raise PlacementError(f"--depth: expected an int >= 1, got {args.depth}")
     rules = [parse_rule(text) for text in args.rule]
     step = open_placed_step(args.model, args.devices, "" if args.policy == "none" else args.policy, rules,
                             batch=args.batch, fetch=args.fetch, seed=args.seed, tags=args.tags,

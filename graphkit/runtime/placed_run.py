@@ -16,6 +16,7 @@ and how many bytes cross devices do not depend on the values.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from typing import Optional
 
@@ -95,6 +96,9 @@ def open_placed_step(model: str, devices: int, policy: str = "", rules: Sequence
         raise PlacementError(f"devices: expected an int in 1..{MAX_DEVICES}, got {devices!r}")
     if not isinstance(batch, int) or batch < 1:
         raise PlacementError(f"batch: expected an int >= 1, got {batch!r}")
+    if model != BUILT_IN and not os.path.exists(model):
+        raise PlacementError(f"{model}: no such file or directory (MODEL is {BUILT_IN} or a "
+                             "GraphDef/.meta/SavedModel path)")
     rng = np.random.default_rng(seed)
     if model == BUILT_IN:
         towers = devices if policy == "towers" else 1
