@@ -148,6 +148,9 @@ class DecoderWeights:
       gru: the decoder GRU; its kernel's rows are [context (units); embedding (E)].
       context_kernel, embedding_kernel: the two row blocks of gru.kernel.
       output_kernel: [units, target vocab]; output_bias [target vocab].
+      state_kernel: [units, 3 * units + attention units]: the GRU's recurrent kernel
+        beside the attention's query kernel, so that each step multiplies the previous
+        state once for both (both read the same state).
     """
 
     embedding: tf.Variable
@@ -156,6 +159,7 @@ class DecoderWeights:
     embedding_kernel: tf.Tensor
     output_kernel: tf.Variable
     output_bias: tf.Variable
+    state_kernel: tf.Tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,28 +193,37 @@ def _top_scope(name: str):
         yield
 
 
-def decoder_weights(config: TranslatorConfig) -> DecoderWeights:
-    """Creates the decoder's variables under `decoder/`."""
+def decoder(encoder_outputs: tf.Tensor, source_length: tf.Tensor,
+            config: TranslatorConfig) -> tuple[DecoderWeights, AttentionMemory]:
+    """Creates the decoder's variables under `decoder/` and its attention memory.
+
+    Args:
+      encoder_outputs: [batch, source time, units].
+      source_length: [batch] real source ids per row.
+    Returns:
+      (DecoderWeights, AttentionMemory over the encoder outputs).
+    """
     with _top_scope("decoder"):
         with v1.variable_scope("embedding"):
             embedding = v1.get_variable("embeddings", [config.target_vocab_size, config.embedding_dim],
                                         initializer=v1.random_uniform_initializer(-0.05, 0.05))
         weights = gru_weights(config.units + config.embedding_dim, config.units, scope="gru")
+        memory = attention_memory(encoder_outputs, source_length, config.units, config.attention_size,
+                                  scope="attention")
         with v1.variable_scope("output"):
             output_kernel = v1.get_variable("kernel", [config.units, config.target_vocab_size],
                                             initializer=layers.glorot_uniform())
             output_bias = v1.get_variable("bias", [config.target_vocab_size],
                                           initializer=v1.zeros_initializer())
-        with tf.name_scope("gru_kernel_blocks"):
-            context_kernel = weights.kernel[:config.units]
-            embedding_kernel = weights.kernel[config.units:]
-    return DecoderWeights(embedding, weights, context_kernel, embedding_kernel, output_kernel, output_bias)
-
-
-def _memory(encoder_outputs, source_length, config: TranslatorConfig) -> AttentionMemory:
-    with _top_scope("decoder"):
-        return attention_memory(encoder_outputs, source_length, config.units, config.attention_size,
-                                scope="attention")
+        with tf.name_scope("fused_kernels"):
+            # tf.split, not slicing: a slice's gradient is a zero-filled full-size tensor.
+            context_kernel, embedding_kernel = tf.split(weights.kernel, [config.units, config.embedding_dim],
+                                                        axis=0, name="gru_kernel_blocks")
+            state_kernel = tf.concat([weights.recurrent_kernel, memory.query_kernel], axis=1,
+                                     name="state_kernel")
+    parts = DecoderWeights(embedding, weights, context_kernel, embedding_kernel, output_kernel, output_bias,
+                           state_kernel)
+    return parts, memory
 
 
 def _embedding_gates(ids: tf.Tensor, weights: DecoderWeights) -> tf.Tensor:
@@ -218,15 +231,17 @@ def _embedding_gates(ids: tf.Tensor, weights: DecoderWeights) -> tf.Tensor:
     embedded = tf.nn.embedding_lookup(weights.embedding, ids)
     depth = int(weights.embedding.shape[1])
     flat = tf.nn.bias_add(tf.matmul(tf.reshape(embedded, [-1, depth]), weights.embedding_kernel),
-                          weights.gru.bias[0])
+                          tf.unstack(weights.gru.bias)[0])
     return tf.reshape(flat, tf.concat([tf.shape(ids), [3 * weights.gru.units]], 0))
 
 
 def _decoder_step(embedding_gates, state, memory: AttentionMemory, weights: DecoderWeights):
     """One decoder step: attention of `state`, then the GRU. Returns (new state, attention)."""
-    context, attention = bahdanau_attention(state, memory)
+    gru_product, query_product = tf.split(tf.matmul(state, weights.state_kernel),
+                                          [3 * weights.gru.units, -1], axis=1, name="state_products")
+    context, attention = bahdanau_attention(state, memory, query_product=query_product)
     gates = embedding_gates + tf.matmul(context, weights.context_kernel)
-    return gru_cell(gates, state, weights.gru), attention
+    return gru_cell(gates, state, weights.gru, state_product=gru_product), attention
 
 
 def build_translator_training(config: TranslatorConfig, seed: Optional[int] = None) -> GraphModel:
@@ -251,8 +266,7 @@ def build_translator_training(config: TranslatorConfig, seed: Optional[int] = No
         target_length = v1.placeholder(tf.int32, [None], name="target_length")
 
         encoder_outputs, encoder_state = encode(source, source_length, config)
-        weights = decoder_weights(config)
-        memory = _memory(encoder_outputs, source_length, config)
+        weights, memory = decoder(encoder_outputs, source_length, config)
         with tf.name_scope("decoder/teacher_forcing"):
             inputs, labels = target[:, :-1], target[:, 1:]
             steps = tf.shape(inputs)[1]
@@ -318,8 +332,7 @@ def build_translator_inference(config: TranslatorConfig, source_vocabulary: str,
         target_words = reverse_vocabulary_table(target_vocabulary, name="target_words")
         source, source_length = tokenize(sentences, source_table, config.max_source_length)
         encoder_outputs, encoder_state = encode(source, source_length, config)
-        weights = decoder_weights(config)
-        memory = _memory(encoder_outputs, source_length, config)
+        weights, memory = decoder(encoder_outputs, source_length, config)
         outputs = {}
         for key, width in (("beam_search", config.beam_width), (GREEDY_SIGNATURE, 1)):
             with tf.name_scope(f"decoder/{key}/"):

@@ -104,7 +104,8 @@ def attention_memory(values: tf.Tensor, lengths: tf.Tensor, query_depth: int, un
                                vs.name)
 
 
-def bahdanau_attention(query: tf.Tensor, memory: AttentionMemory) -> tuple[tf.Tensor, tf.Tensor]:
+def bahdanau_attention(query: tf.Tensor, memory: AttentionMemory,
+                       query_product: Optional[tf.Tensor] = None) -> tuple[tf.Tensor, tf.Tensor]:
     """One attention step: the context for `query` and the weights that made it.
 
     Ops are named under `<memory scope>/` (e.g. `decoder/attention/score`).
@@ -112,6 +113,8 @@ def bahdanau_attention(query: tf.Tensor, memory: AttentionMemory) -> tuple[tf.Te
     Args:
       query: [batch, query_depth] (batch = the memory's batch).
       memory: from `attention_memory`.
+      query_product: query @ query_kernel [batch, units] when the caller computed
+        it already (e.g. fused with the GRU's matmul of the same state).
     Returns:
       (context [batch, depth], weights [batch, source]; weights are 0 at padding).
     Raises:
@@ -123,7 +126,9 @@ def bahdanau_attention(query: tf.Tensor, memory: AttentionMemory) -> tuple[tf.Te
         raise ShapeError(f"{memory.scope}: query depth {int(query.shape[1])} does not match "
                          f"the query kernel's {expected}")
     with tf.name_scope(memory.scope + "/"):
-        projected = tf.nn.bias_add(tf.matmul(query, memory.query_kernel), memory.query_bias, name="query")
+        if query_product is None:
+            query_product = tf.matmul(query, memory.query_kernel)
+        projected = tf.nn.bias_add(query_product, memory.query_bias, name="query")
         hidden = tf.tanh(memory.keys + tf.expand_dims(projected, 1), name="hidden")
         units = int(memory.score_kernel.shape[0])
         flat_scores = tf.matmul(tf.reshape(hidden, [-1, units]), memory.score_kernel) + memory.score_bias

@@ -90,27 +90,34 @@ def gru_input_gates(inputs: tf.Tensor, weights: GRUWeights, name: str = "input_g
     """
     depth = int(weights.kernel.shape[0])
     flat = tf.reshape(inputs, [-1, depth])
-    projected = tf.nn.bias_add(tf.matmul(flat, weights.kernel), weights.bias[0])
+    projected = tf.nn.bias_add(tf.matmul(flat, weights.kernel), tf.unstack(weights.bias)[0])
     return tf.reshape(projected, tf.concat([tf.shape(inputs)[:-1], [GATES * weights.units]], 0), name=name)
 
 
-def gru_cell(input_gates: tf.Tensor, state: tf.Tensor, weights: GRUWeights) -> tf.Tensor:
+def gru_cell(input_gates: tf.Tensor, state: tf.Tensor, weights: GRUWeights,
+             state_product: Optional[tf.Tensor] = None) -> tf.Tensor:
     """One GRU step from the precomputed input part of the gates.
 
     Args:
       input_gates: [batch, 3 * units], from `gru_input_gates` (plus any other
         input's projection, e.g. an attention context times its kernel rows).
       state: [batch, units].
+      state_product: state @ recurrent_kernel [batch, 3 * units] when the caller
+        computed it already (e.g. fused with another matmul of the same state).
     Returns:
       the new state [batch, units].
     """
     units = weights.units
-    state_gates = tf.nn.bias_add(tf.matmul(state, weights.recurrent_kernel), weights.bias[1],
-                                 name="state_gates")
+    if state_product is None:
+        state_product = tf.matmul(state, weights.recurrent_kernel)
+    state_gates = tf.nn.bias_add(state_product, tf.unstack(weights.bias)[1], name="state_gates")
+    # tf.split, not slicing: a slice's gradient is a zero-filled full-size tensor plus an AddN.
+    input_update_reset, input_candidate = tf.split(input_gates, [2 * units, units], axis=1)
+    state_update_reset, state_candidate = tf.split(state_gates, [2 * units, units], axis=1)
     # z and r in one sigmoid over the first 2 * units columns.
-    update_reset = tf.sigmoid(input_gates[:, :2 * units] + state_gates[:, :2 * units], name="update_reset")
-    update, reset = update_reset[:, :units], update_reset[:, units:]
-    candidate = tf.tanh(input_gates[:, 2 * units:] + reset * state_gates[:, 2 * units:], name="candidate")
+    update_reset = tf.sigmoid(input_update_reset + state_update_reset, name="update_reset")
+    update, reset = tf.split(update_reset, 2, axis=1)
+    candidate = tf.tanh(input_candidate + reset * state_candidate, name="candidate")
     return tf.add(update * (state - candidate), candidate, name="state")  # z h + (1 - z) n
 
 
