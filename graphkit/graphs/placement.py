@@ -194,8 +194,10 @@ def placement_report(graph_def, run_metadata) -> PlacementReport:
     ran, added, sends, recvs, args = {}, [], [], {}, {}
     records = []
     for partition in partitions:
+        if not partition.node:
+            continue
         nodes = {node.name: node for node in partition.node}
-        device = partition.node[0].device if partition.node else ""
+        device = partition.node[0].device
         counts = collections.Counter()
         for node in partition.node:
             if node.name in graph_nodes:  # its type may differ: Grappler fuses MatMul+Relu into one kernel

@@ -7,7 +7,8 @@ Modules, one job each: `walk` decides boxes, clusters and edges (content only);
 `noise` finds training machinery to fold; `tensor_facts` reads shapes, dtypes and
 attrs from NodeDefs; `style` holds the look; `dot` makes a graphviz.Digraph;
 `output` runs Graphviz and writes files atomically; `renderer` ties them together.
-Beside the drawings: `chrome_trace` and `gantt` write traced steps, and
+Beside the drawings: `chrome_trace` and `gantt` write traced steps, `partitions`
+draws a run's partition graphs (one cluster per device, `_Send`/`_Recv` between), and
 `reports` formats every text report. Protos and records in; no Session runs here.
 """
 
