@@ -24,16 +24,20 @@ def add_parser(subparsers) -> None:
                         help="ops/tensors the run feeds: what they depend on is left out (default: "
                              "the signature's inputs, else none)")
     parser.add_argument("--optimized", action="store_true",
-                        help="analyse the graph as Grappler rewrites it before running")
+                        help="analyse the graph as Grappler rewrites it before running (default: as written, "
+                             "function calls inlined)")
     parser.add_argument("--cost", choices=COSTS, default="unit",
                         help="cost per op: 1, or FLOPs from TensorFlow's op statistics (default: unit)")
     parser.add_argument("--batch", type=int, default=1,
                         help="size of unknown placeholder dimensions for FLOP costs (default: 1)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8],
-                        help="worker counts to print speedup bounds for")
-    parser.add_argument("--tags", default=None, help="SavedModel tag set, e.g. serve")
-    parser.add_argument("--signature", default=None, help="SavedModel signature key")
-    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+                        help="worker counts to print speedup bounds for (default: 1 2 4 8)")
+    parser.add_argument("--tags", default=None,
+                        help="SavedModel only: tag set, comma separated (default: serve, or the only one)")
+    parser.add_argument("--signature", default=None,
+                        help="SavedModel or .meta only: signature key (default: serving_default if there)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the figures as one JSON object (default: a table)")
     parser.set_defaults(func=run)
 
 

@@ -17,7 +17,8 @@ def add_parser(subparsers) -> None:
         "build-cpp", help="build the C++ SavedModel runner graphkit-run (cached)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build-dir", default=None, help="where the build lives (default: the cache)")
-    parser.add_argument("--force", action="store_true", help="rebuild even if a build is cached")
+    parser.add_argument("--force", action="store_true",
+                        help="rebuild even if a build is cached (default: off)")
     parser.set_defaults(func=run)
 
 

@@ -11,10 +11,12 @@ def add_parser(subparsers) -> None:
 
     parser = subparsers.add_parser(
         "data", help="find and check a dataset: its source, shapes and class counts", description=__doc__)
-    parser.add_argument("--dataset", default="fashion-mnist", choices=DATASETS)
-    parser.add_argument("--data", default=None, metavar="PATH", help="local .npz file or IDX directory")
+    parser.add_argument("--dataset", default="fashion-mnist", choices=DATASETS,
+                        help="which dataset (default: fashion-mnist)")
+    parser.add_argument("--data", default=None, metavar="PATH",
+                        help="local .npz file or IDX directory (default: look in the usual places)")
     parser.add_argument("--no-download", dest="download", action="store_false",
-                        help="fail instead of downloading a missing copy")
+                        help="fail instead of downloading a missing copy (default: off)")
     parser.set_defaults(func=run)
 
 

@@ -31,24 +31,31 @@ def add_parser(subparsers) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir", help="SavedModel directory to write")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help=f"built-in model ({', '.join(BUILT_IN_MODELS)}) or module:function")
-    source.add_argument("--meta", help="a checkpoint's .meta file (MetaGraph) to re-export")
-    parser.add_argument("--checkpoint", help="checkpoint directory or prefix to restore weights from")
+    source.add_argument("--model", help=f"built-in model ({', '.join(BUILT_IN_MODELS)}) or module:function "
+                        "(one of --model/--meta is required)")
+    source.add_argument("--meta",
+                        help="a checkpoint's .meta file (MetaGraph) to "
+                             "re-export (one of --model/--meta is required)")
+    parser.add_argument("--checkpoint",
+                        help="checkpoint directory or prefix to restore weights from (default: fresh weights "
+                             "for --model, the checkpoint beside a .meta)")
     parser.add_argument("--input", action="append", default=[], metavar="KEY=TENSOR",
-                        help="with --meta: a signature input, e.g. x=x:0 (repeatable)")
+                        help="with --meta: a signature input, e.g. x=x:0 (repeatable; default: none)")
     parser.add_argument("--output", action="append", default=[], metavar="KEY=TENSOR",
                         help="with --meta: a signature output, e.g. probabilities=probabilities:0 "
-                             "(repeatable)")
+                             "(repeatable; at least one with --meta)")
     parser.add_argument("--asset", action="append", default=[], metavar="FILE",
-                        help="extra file to ship in assets/ (repeatable)")
-    parser.add_argument("--frozen", action="store_true", help="also write frozen_graph.pb")
-    parser.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
+                        help="extra file to ship in assets/ (repeatable; default: none)")
+    parser.add_argument("--frozen", action="store_true", help="also write frozen_graph.pb (default: off)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace OUT_DIR if it exists (default: off, an existing OUT_DIR is an error)")
     parser.add_argument("--seed", type=int, default=1, help="graph seed for fresh weights (default: 1)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from graphkit.errors import SavedModelError
+    from graphkit.errors import OutputError, SavedModelError
+    from graphkit.files import check_output_path
     from graphkit.quiet import import_tensorflow
 
     import_tensorflow()
@@ -56,6 +63,11 @@ def run(args: argparse.Namespace) -> int:
     if args.model and (args.input or args.output):
         raise SavedModelError("export: --input/--output name tensors of a --meta graph; "
                               "--model brings its own")
+    if os.path.isfile(args.out_dir):
+        raise OutputError(f"{args.out_dir}: is a file; a SavedModel is written as a directory")
+    if os.path.exists(args.out_dir) and not args.overwrite:
+        raise SavedModelError(f"{args.out_dir}: already exists; pass --overwrite to replace it")
+    check_output_path(os.path.join(args.out_dir, "saved_model.pb"), "SavedModel")
     export = _export_model if args.model else _export_meta
     path, weights = export(args)
     print(f"exported SavedModel to {path} ({weights})")

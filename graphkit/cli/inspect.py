@@ -17,7 +17,8 @@ def add_parser(subparsers) -> None:
         "inspect", help="show a SavedModel's tags, signatures, inputs and outputs",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("export_dir", help="SavedModel directory")
-    parser.add_argument("--json", action="store_true", help="print the description as one JSON object")
+    parser.add_argument("--json", action="store_true",
+                        help="print the description as one JSON object (default: text like saved_model_cli)")
     parser.set_defaults(func=run)
 
 

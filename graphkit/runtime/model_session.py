@@ -27,7 +27,7 @@ from graphkit.errors import CheckpointError, FeedError, ModelError, tf_error_lin
 from graphkit.models.graph_model import GraphModel
 from graphkit.runtime.configs import session_config
 from graphkit.runtime.feeds import check_feeds, example_count
-from graphkit.tf_private import make_callable_from_options
+from graphkit.tf_private import make_callable_from_options, silence_deprecations
 
 v1 = tf.compat.v1
 
@@ -78,6 +78,7 @@ class ModelSession:
         self.session = v1.Session(graph=model.graph, config=config or session_config())
         self.session.run(local_init_op)
         self.epoch = 0
+        self.restored_from: Optional[str] = None  # the checkpoint prefix the weights came from
         latest = v1.train.latest_checkpoint(checkpoint_dir) if checkpoint_dir else None
         if latest:
             self.restore(checkpoint_dir)
@@ -110,7 +111,8 @@ class ModelSession:
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         prefix = os.path.join(self.checkpoint_dir, CHECKPOINT_PREFIX)
         # Saver checks for eager mode globally; inside the graph it builds no eager ops.
-        with self.model.graph.as_default():
+        # silence: the Saver calls its own deprecated remove_checkpoint for checkpoints past max_to_keep
+        with self.model.graph.as_default(), silence_deprecations():
             return self._saver.save(self.session, prefix, global_step=self.epoch, write_meta_graph=True)
 
     def restore(self, path: str) -> str:
@@ -123,7 +125,7 @@ class ModelSession:
         if self._saver is None:
             raise CheckpointError(f"{path}: the model has no variables to restore")
         prefix = v1.train.latest_checkpoint(path) if os.path.isdir(path) else path
-        if not prefix or not v1.train.checkpoint_exists(prefix):
+        if not prefix or not _checkpoint_exists(prefix):
             raise CheckpointError(f"{path}: no checkpoint found (empty directory or missing files)")
         self._check_checkpoint_matches(prefix)
         try:
@@ -133,6 +135,7 @@ class ModelSession:
             raise CheckpointError(f"{prefix}: does not match this graph: {tf_error_line(err)}") from None
         match = _EPOCH_SUFFIX.search(prefix)
         self.epoch = int(match.group(1)) if match else 0
+        self.restored_from = prefix
         return prefix
 
     def _check_checkpoint_matches(self, prefix: str) -> None:
@@ -169,7 +172,8 @@ class ModelSession:
             input pipeline and runs each step with no feed; "feed" slices
             batches in Python and feeds each one.
         Returns:
-          one EpochResult per epoch trained now.
+          one EpochResult per epoch trained now: none when `epochs` are already done
+          (a resumed run says so when `progress` is on).
         """
         if input_mode not in INPUT_MODES:
             raise ModelError(f"fit: input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
@@ -183,6 +187,10 @@ class ModelSession:
         arrays = {name: feed_dict[self.model.feedable[name]] for name in arrays}
         count = example_count(arrays)
         if self.epoch >= epochs:
+            if progress:
+                print(f"fit: nothing left to train: {self.epoch} epoch(s) done of the {epochs} asked for "
+                      f"(resumed from {self.restored_from})" if self.restored_from else
+                      f"fit: nothing left to train: {self.epoch} epoch(s) done of the {epochs} asked for")
             return []
         # Seeded by the epoch to start from too: a resumed run draws new orders
         # instead of repeating those of the epochs it already trained.
@@ -328,3 +336,10 @@ class ModelSession:
         with self.model.graph.as_default():  # FileWriter refuses to run eagerly
             self._writer.add_summary(summary, self.global_step)
             self._writer.flush()
+
+
+def _checkpoint_exists(prefix: str) -> bool:
+    """Whether a V2 checkpoint's index (or a V1 checkpoint file) is at `prefix`, as TensorFlow's
+    deprecated `checkpoint_exists` tells, without its deprecation warning."""
+    with silence_deprecations():
+        return v1.train.checkpoint_exists(prefix)
