@@ -196,7 +196,6 @@ def placement_report(graph_def, run_metadata) -> PlacementReport:
     for partition in partitions:
         if not partition.node:
             continue
-        nodes = {node.name: node for node in partition.node}
         device = partition.node[0].device
         counts = collections.Counter()
         for node in partition.node:
@@ -207,7 +206,7 @@ def placement_report(graph_def, run_metadata) -> PlacementReport:
             added.append((node.name, node.op, node.device))
             counts["added"] += 1
             if node.op in SEND_OPS:
-                sends.append((node, nodes))
+                sends.append(node)
                 counts["sends"] += 1
             elif node.op in RECV_OPS:
                 recvs[_rendezvous(node)] = node
@@ -218,13 +217,13 @@ def placement_report(graph_def, run_metadata) -> PlacementReport:
                     args[op_name(fed)] = node.device
         records.append(Partition(device, counts["graph"], counts["added"], counts["sends"], counts["recvs"]))
     transfers = []
-    for send, nodes in sends:
+    for send in sends:
         key = _rendezvous(send)
         recv = recvs.get(key)
         if recv is None:
             raise PlacementError(f"{send.name}: _Send of {key[0]!r} from {key[1]} to {key[2]} has no "
                                  "_Recv in the partition graphs")
-        transfers.append(_transfer(send, recv, nodes, graph_nodes, outputs))
+        transfers.append(_transfer(send, recv, graph_nodes, outputs))
     transfers.sort(key=lambda t: (t.send_device, t.recv_device, t.tensor, t.key))
     ops = tuple(_op_placement(node, ran, args) for node in graph_def.node)
     links = _links(transfers)
@@ -288,7 +287,7 @@ def _step_outputs(step_stats) -> dict:
     return outputs
 
 
-def _transfer(send, recv, nodes, graph_nodes, outputs) -> Transfer:
+def _transfer(send, recv, graph_nodes, outputs) -> Transfer:
     key, send_device, recv_device = _rendezvous(send)
     source = send.input[0]
     producer, slot = op_name(source), max(output_index(source), 0)
