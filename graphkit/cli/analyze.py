@@ -79,7 +79,7 @@ def run(args) -> int:
             "span": report.span, "work_span": report.parallelism,
             "critical_path": list(report.critical_path),
             "speedup_bound": {str(p): report.speedup_bound(p) for p in args.workers},
-            "brent_speedup": {str(p): report.brent_speedup(p) for p in args.workers},
+            "brent_lower_bound": {str(p): report.brent_speedup(p) for p in args.workers},
             "unknown_cost_ops": list(report.unknown_cost_ops)}))
     else:
         print(f"{args.input}: fetches {_listing(fetches)}; feeds {_listing(feeds) or 'none'}")

@@ -34,9 +34,12 @@ def format_work_span(report: WorkSpan, workers: Sequence[int] = (1, 2, 4, 8)) ->
     if report.unknown_cost_ops:
         lines.append(f"ops of unknown cost (costed 0): {len(report.unknown_cost_ops)}, e.g. "
                      f"{report.unknown_cost_ops[0]}")
-    lines.append(f"{'workers':>8} {'min(P,work/span)':>17} {'Brent speedup':>14}")
+    # Speedup is bracketed: no schedule beats min(P, work/span); a greedy one reaches Brent's bound.
+    lines.append("speedup on P workers: at most min(P, work/span); at least work / (work/P + span) "
+                 "for any greedy schedule (Brent's lower bound)")
+    lines.append(f"{'workers':>8} {'upper bound':>12} {'Brent lower bound':>18}")
     for count in workers:
-        lines.append(f"{count:>8} {report.speedup_bound(count):>17.3f} {report.brent_speedup(count):>14.3f}")
+        lines.append(f"{count:>8} {report.speedup_bound(count):>12.3f} {report.brent_speedup(count):>18.3f}")
     return "\n".join(lines)
 
 
