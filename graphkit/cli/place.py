@@ -42,7 +42,7 @@ def add_parser(subparsers) -> None:
                         help="ops/tensors to run (a path's default: its signature outputs)")
     parser.add_argument("--batch", type=int, default=32,
                         help="size of unknown input dimensions (default: 32)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
     parser.add_argument("--partitions", metavar="OUT.svg",
                         help="draw the partition graphs, one cluster per device (svg/dot/png/pdf)")
     parser.add_argument("--depth", type=int, metavar="N",
