@@ -149,3 +149,10 @@ def test_detokenize_keeps_leading_dimensions(vocab_file):
     assert sentences.shape == (2, 2)
     for index in np.ndindex(2, 2):
         assert sentences[index].decode("utf-8") == vocabulary.decode(vocab, beams[index])
+
+
+def test_an_empty_batch_gives_empty_outputs(tokenizer):
+    run, _ = tokenizer
+    ids, lengths, by_table, by_tokens, normalized = run(np.array([], dtype=object))
+    assert ids.shape == (0, MAX_LENGTH) and lengths.shape == (0,)
+    assert by_table.shape == by_tokens.shape == normalized.shape == (0,)

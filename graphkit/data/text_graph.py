@@ -180,7 +180,7 @@ def detokenize(ids, tokens, name: str = "detokenize"):
         ids = tf.convert_to_tensor(ids)
         leading = tf.shape(ids)[:-1]
         rows = tf.reshape(ids, [-1, tf.shape(ids)[-1]])
-        if isinstance(tokens, tf.lookup.StaticHashTable):
+        if hasattr(tokens, "lookup"):  # a lookup table (StaticHashTable or another kind)
             words = tokens.lookup(tf.cast(rows, tf.int64))
         else:
             words = tf.gather(tf.convert_to_tensor(tokens, dtype=tf.string), rows)
