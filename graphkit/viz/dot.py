@@ -65,10 +65,14 @@ def to_digraph(view: walk.GraphView, style: Style = DEFAULT_STYLE, name: str = "
     if colors is not None and colors.legend:
         digraph.subgraph(_legend(colors, style))
     folded = {box.id for box in view.boxes if box.kind == walk.FOLDED}
+    stubs = {box.id for box in view.boxes if box.kind == walk.STUB}
     for edge in view.edges:
         attrs = dict(style.control_edge if edge.control else style.data_edge)
         if edge.tail in folded or edge.head in folded:
             attrs.update(style.folded_edge)
+        if edge.tail in stubs or edge.head in stubs:
+            attrs.update(style.folded_edge)
+            attrs.update(style.stub_edge)
         if edge.count > 1:
             attrs["penwidth"] = f"{min(1.0 + math.log2(edge.count), style.max_penwidth):.2f}"
         if edge.label:

@@ -42,6 +42,7 @@ LARGE_LAYOUT = MappingProxyType({
 # ColorBrewer Set3: 12 pastels that stay readable under black text; more groups get generated hues.
 GROUP_PALETTE = ("#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#fccde5",
                  "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f")
+STUB_EDGE = MappingProxyType({"weight": "8", "arrowsize": "0.4"})
 MIXED_GROUP = MappingProxyType({"peripheries": "2", "color": "#333333"})
 LEGEND = MappingProxyType({"style": "rounded", "color": "#666666", "fontsize": "10", "labeljust": "l",
                            "fontname": FONT})
@@ -61,8 +62,9 @@ class Style:
       edge: defaults for every edge.
       boxes: box kind (walk.BOX_KINDS) -> attributes added to the defaults.
       data_edge / control_edge: attributes of data and control-dependency edges.
-      folded_edge: added to an edge that touches a folded training-noise box (drawn faint, so
-        that the model's own dataflow stands out).
+      folded_edge: added to an edge that touches a folded training-noise box or a stub (drawn
+        faint, so that the model's own dataflow stands out).
+      stub_edge: added to an edge from or to a stub (heavy, so that the stub sits beside its box).
       cluster: attributes of every cluster; fill colour taken from `cluster_fills` by nesting level.
       cluster_fills: fill colours for clusters of level 1, 2, ... (the last one repeats).
       max_penwidth: line width of an edge that merges many graph edges (grows with log2(count)).
@@ -83,6 +85,7 @@ class Style:
     large_graph: Mapping[str, str] = dataclasses.field(default_factory=lambda: LARGE_LAYOUT)
     large_view_boxes: int = 300
     max_penwidth: float = 4.0
+    stub_edge: Mapping[str, str] = dataclasses.field(default_factory=lambda: STUB_EDGE)
     group_palette: tuple = GROUP_PALETTE
     mixed_group: Mapping[str, str] = dataclasses.field(default_factory=lambda: MIXED_GROUP)
     legend: Mapping[str, str] = dataclasses.field(default_factory=lambda: LEGEND)
@@ -105,6 +108,8 @@ DEFAULT_STYLE = Style(
                       "fontcolor": "#555555"},
         walk.INPUT_PORT: {"shape": "cds", "style": "filled", "fillcolor": "#a5d6a7", "color": "#1b5e20"},
         walk.OUTPUT_PORT: {"shape": "cds", "style": "filled", "fillcolor": "#ffcc80", "color": "#e65100"},
+        walk.STUB: {"shape": "box", "style": "rounded,dashed", "color": "#b0b0b0", "fontcolor": "#777777",
+                    "fontsize": "7", "height": "0.15", "width": "0.2", "margin": "0.03,0.01"},
     },
     data_edge={"color": "#555555"},
     control_edge={"style": "dashed", "color": "#9e9e9e", "arrowhead": "odot"},

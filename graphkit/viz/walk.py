@@ -11,8 +11,10 @@ name is also a scope (`dense/kernel` with `dense/kernel/Read/...` below it) is
 the head of that scope, so a collapsed variable scope still reads as the
 variable. With `depth=None` the walk picks the expansion itself: breadth first,
 cheapest scopes first, never a scope headed by an op, while the drawing stays
-within `max_boxes` boxes. When even the top level is over budget, top-level
-names that differ only in a number (`block_0` ... `block_63`) become one series box.
+within `max_boxes` boxes. Numbered siblings with the same inner structure
+(`block0` ... `block35`) form a series (`graphkit.viz.series`), drawn as one box
+`block[0-35]` that expands like a scope; the automatic view opens the members of
+a series together or not at all.
 
     view = build_view(loaded.graph_def, ViewOptions(depth=1, hide=("save",)))
     view.accounting.total == len(loaded.graph_def.node)   # every op accounted for
@@ -34,6 +36,7 @@ from graphkit.graphs.names import VARIABLE_OPS, is_control, op_name, output_inde
 from graphkit.graphs.saved_model import TensorRecord
 from graphkit.viz import tensor_facts
 from graphkit.viz.noise import training_noise
+from graphkit.viz.series import SeriesNames, find_series
 
 DEFAULT_MAX_BOXES = 60
 
@@ -46,14 +49,19 @@ SCOPE = "scope"
 FOLDED = "folded"
 INPUT_PORT = "input"
 OUTPUT_PORT = "output"
-BOX_KINDS = (OP, VARIABLE, CONSTANT, PLACEHOLDER, SCOPE, FOLDED, INPUT_PORT, OUTPUT_PORT)
+STUB = "stub"
+BOX_KINDS = (OP, VARIABLE, CONSTANT, PLACEHOLDER, SCOPE, FOLDED, INPUT_PORT, OUTPUT_PORT, STUB)
 
 # Ids of folded groups and ports hold "[" and " ", which op names never contain (nor ":", a DOT port).
 FOLDED_PREFIX = "[folded] "
 INPUT_PREFIX = "[input] "
 OUTPUT_PREFIX = "[output] "
-SERIES_PREFIX = "[series] "
-_SERIES_SUFFIX = re.compile(r"_?\d+$")
+STUB_PREFIX = "[stub] "
+# The folded training machinery sits in its own frame, beside the model.
+TRAINING_CLUSTER = "[training machinery]"
+# A box feeding this many other boxes (a `training` flag, a shared constant) is drawn as a stub
+# beside each consumer: edges that cross the whole canvas cost Graphviz most of its layout time.
+AUXILIARY_FANOUT = 8
 CONSTANT_OPS = frozenset({"Const", "HostConst"})
 PLACEHOLDER_OPS = frozenset({"Placeholder", "PlaceholderWithDefault", "PlaceholderV2"})
 _TOOLTIP_OP_TYPES = 5
@@ -72,6 +80,7 @@ class ViewOptions:
       show_training_noise: draw gradients, optimizer slots, initializers and
         save/restore ops in their scopes instead of folding each group into one box.
       max_boxes: the box budget of the automatic expansion.
+      series: draw numbered siblings of the same structure as one series box (`block[0-35]`).
     """
 
     depth: Optional[int] = None
@@ -80,6 +89,7 @@ class ViewOptions:
     prune_to: Optional[str] = None
     show_training_noise: bool = False
     max_boxes: int = DEFAULT_MAX_BOXES
+    series: bool = True
 
     def __post_init__(self):
         for field in ("expand", "hide"):
@@ -214,8 +224,46 @@ def build_view(graph_def: graph_pb2.GraphDef, options: ViewOptions = ViewOptions
     Raises:
       RenderError: a scope to expand or hide, or the prune target, is not in the graph.
     """
-    walk = _Walk(graph_def, options, dict(signature_inputs or {}), dict(signature_outputs or {}))
-    return walk.view()
+    inputs, outputs = dict(signature_inputs or {}), dict(signature_outputs or {})
+    names = find_series(graph_def) if options.series else SeriesNames({}, {})
+    if not names.series:
+        return _Walk(graph_def, options, inputs, outputs, names).view()
+    # The walk sees each series as one more scope level; the drawing gets the real names back.
+    display = names.display
+    renamed = graph_pb2.GraphDef()
+    for node in graph_def.node:
+        copy = renamed.node.add()
+        copy.CopyFrom(node)
+        copy.name = display(node.name)
+        copy.input[:] = [_display_tensor(tensor, display) for tensor in node.input]
+    options = dataclasses.replace(
+        options, expand=tuple(display(name) for name in options.expand),
+        hide=tuple(display(name) for name in options.hide),
+        prune_to=options.prune_to if options.prune_to is None or options.prune_to in outputs
+        else _display_tensor(options.prune_to, display))
+    inputs = {key: dataclasses.replace(spec, name=_display_tensor(spec.name, display))
+              for key, spec in inputs.items()}
+    outputs = {key: dataclasses.replace(spec, name=_display_tensor(spec.name, display))
+               for key, spec in outputs.items()}
+    return _real_names(_Walk(renamed, options, inputs, outputs, names).view())
+
+
+def _display_tensor(tensor: str, display) -> str:
+    control = tensor.startswith("^")
+    name = tensor[1:] if control else tensor
+    op, colon, index = name.partition(":")
+    return ("^" if control else "") + display(op) + colon + index
+
+
+def _real_names(view: "GraphView") -> "GraphView":
+    """The view with series components taken out of op names and box ids (not out of cluster paths)."""
+    real = SeriesNames.real
+    boxes = tuple(dataclasses.replace(box, id=real(box.id), tooltip=(real(box.tooltip[0]),) + box.tooltip[1:]
+                                      if box.tooltip else ()) for box in view.boxes)
+    edges = tuple(dataclasses.replace(edge, tail=real(edge.tail), head=real(edge.head))
+                  for edge in view.edges)
+    box_of = {real(name): real(box) for name, box in view.box_of.items()}
+    return dataclasses.replace(view, boxes=boxes, edges=edges, box_of=box_of)
 
 
 def scope_paths(names: Sequence[str]) -> set:
@@ -232,13 +280,25 @@ def scope_paths(names: Sequence[str]) -> set:
     return scopes
 
 
+def _series_pattern(path: str) -> str:
+    """The path with each series member replaced by "*": scopes that open and close together."""
+    if "[" not in path:
+        return path
+    parts = path.split("/")
+    return "/".join("*" if i and parts[i - 1].endswith("]") else part for i, part in enumerate(parts))
+
+
 def _parent(path: str) -> str:
     index = path.rfind("/")
     return path[:index] if index > 0 else ""
 
 
 def _level(path: str) -> int:
-    return path.count("/") + 1 if path else 0
+    """Nesting level of a scope: 1 for a top-level scope; a series has its members' level."""
+    if "[" not in path:
+        return path.count("/") + 1 if path else 0
+    parts = path.split("/")
+    return sum(1 for part in parts if not part.endswith("]")) + parts[-1].endswith("]")
 
 
 def _is_under(name: str, scope: str) -> bool:
@@ -263,8 +323,9 @@ def _op_kind(op_type: str) -> str:
 class _Walk:
     """One pass over a GraphDef for one set of options (state of `build_view`)."""
 
-    def __init__(self, graph_def, options: ViewOptions, inputs: dict, outputs: dict):
+    def __init__(self, graph_def, options: ViewOptions, inputs: dict, outputs: dict, series: SeriesNames):
         self.options = options
+        self.series = series.series
         self.graph_def = graph_def
         self.nodes = list(graph_def.node)
         self.by_name = {node.name: node for node in self.nodes}
@@ -347,19 +408,7 @@ class _Walk:
         items = {scope: direct_ops[scope] + len(children[scope]) for scope in scopes | {""}}
         return scopes, home, op_count, children, items
 
-    def _series(self, active: list, home: dict, children, items, extra_boxes: int) -> dict:
-        """Top-level name -> series box id, for an automatic view whose top level alone is over budget."""
-        if self.options.depth is not None or extra_boxes + items[""] <= self.options.max_boxes:
-            return {}
-        top_names = set(children[""]) | {name for name in active if home[name] == ""}
-        top_names -= {scope.split("/")[0] for scope in self.options.expand}
-        by_key = collections.defaultdict(list)
-        for name in sorted(top_names):
-            by_key[_SERIES_SUFFIX.sub("", name)].append(name)
-        return {name: SERIES_PREFIX + key
-                for key, names in by_key.items() if len(names) > 1 for name in names}
-
-    def _expanded(self, scopes: set, op_count, children, items, extra_boxes: int, series: dict) -> set:
+    def _expanded(self, scopes: set, op_count, children, items, extra_boxes: int) -> set:
         forced = set()
         for scope in self.options.expand:
             while scope:
@@ -370,26 +419,33 @@ class _Walk:
             return {scope for scope in scopes if _level(scope) <= self.options.depth} | forced
         expanded = set(forced)
         boxes = extra_boxes + items[""] + sum(items[scope] - 1 for scope in forced)
-        boxes -= len(series) - len(set(series.values()))
 
-        def priority(scope):
+        def openable(scope):
+            # A scope named after its head op (`dense/kernel` with its reads) reads best as that op.
+            return op_count[scope] >= 2 and scope not in self.by_name
+
+        def entries(parents):
             # Breadth first, and within a level the scopes that cost the fewest new boxes: the
             # model's small layers open before a sprawling input pipeline or optimizer update.
-            return (_level(scope), items[scope], scope)
+            # The members of a series, and the same scope in each member, open together.
+            groups = collections.defaultdict(list)
+            for parent in parents:
+                for kid in children[parent]:
+                    if kid not in expanded and openable(kid):
+                        groups[_series_pattern(kid)].append(kid)
+            return [(_level(group[0]), sum(items[kid] - 1 for kid in group), group[0], tuple(group))
+                    for group in groups.values()]
 
-        frontier = [priority(s) for s in children[""] if s not in expanded and s not in series]
-        frontier += [priority(c) for s in forced for c in children[s] if c not in expanded]
+        frontier = entries([""]) + entries(forced)
         heapq.heapify(frontier)
         while frontier:
-            _, _, scope = heapq.heappop(frontier)
-            grown = items[scope] - 1
-            # A scope named after its head op (`dense/kernel` with its reads) reads best as that op.
-            if op_count[scope] < 2 or scope in self.by_name or boxes + grown > self.options.max_boxes:
+            _, grown, _, group = heapq.heappop(frontier)
+            if boxes + grown > self.options.max_boxes or any(scope in expanded for scope in group):
                 continue
-            expanded.add(scope)
+            expanded.update(group)
             boxes += grown
-            for child in children[scope]:
-                heapq.heappush(frontier, priority(child))
+            for entry in entries(group):
+                heapq.heappush(frontier, entry)
         return expanded
 
     # -- the drawing -----------------------------------------------------
@@ -402,19 +458,12 @@ class _Walk:
         scopes, home, op_count, children, items = self._scope_tree(active)
         groups = collections.Counter(folded.values())
         ports = self._port_count(gone)
-        series = self._series(active, home, children, items, len(groups) + ports)
-        expanded = self._expanded(scopes, op_count, children, items, len(groups) + ports, series)
+        expanded = self._expanded(scopes, op_count, children, items, len(groups) + ports)
 
         box_of = {}  # op name -> box id
         collapsed_members = collections.defaultdict(list)
-        series_members = collections.defaultdict(list)
         visible = []
         for name in active:
-            in_series = series.get(name.split("/", 1)[0]) if series else None
-            if in_series is not None:
-                series_members[in_series].append(name)
-                box_of[name] = in_series
-                continue
             collapsed_at = self._collapsed_ancestor(home[name], expanded)
             if collapsed_at is None or op_count[collapsed_at] == 1:
                 visible.append(name)
@@ -427,15 +476,18 @@ class _Walk:
 
         boxes = [self._op_box(name, home, expanded) for name in visible]
         boxes += [self._scope_box(scope, members) for scope, members in collapsed_members.items()]
-        boxes += [self._series_box(box_id, members, series) for box_id, members in series_members.items()]
         boxes += [self._folded_box(group, [n for n, g in folded.items() if g == group]) for group in groups]
         port_boxes, port_edges = self._ports(box_of)
         boxes += port_boxes
-        edges = self._edges(box_of, boxes) + port_edges
+        edges, stubs = _stubbed(self._edges(box_of, boxes), boxes)
+        boxes += stubs
+        edges += port_edges
         clusters = self._clusters(boxes, expanded, op_count)
+        if groups:
+            clusters.append(Cluster(TRAINING_CLUSTER, "", "training machinery", len(folded)))
         accounting = OpAccounting(
             total=len(self.nodes), visible=len(visible),
-            collapsed=sum(map(len, collapsed_members.values())) + sum(map(len, series_members.values())),
+            collapsed=sum(map(len, collapsed_members.values())),
             folded=len(folded), hidden=len(hidden), pruned=len(pruned))
         depth = self.options.depth
         if depth is None:
@@ -483,6 +535,13 @@ class _Walk:
         head = self.by_name.get(scope)
         types = collections.Counter(self.by_name[name].op for name in members)
         tooltip = (scope, f"{len(members)} ops (collapsed scope)", _type_summary(types))
+        series = self.series.get(scope)
+        if series is not None:
+            names = [member.rsplit("/", 1)[-1] for member in series.members]
+            shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+            tooltip = (scope, f"series of {len(names)}: {shown}", f"{len(members)} ops", _type_summary(types))
+            return Box(scope, SCOPE, scope.rsplit("/", 1)[-1], _parent(scope), len(members), "", series.label,
+                       tooltip)
         if head is None:
             return Box(scope, SCOPE, scope.rsplit("/", 1)[-1], _parent(scope), len(members), "", "", tooltip)
         # A scope headed by an op (a variable and its reads, a MatMul and its ReadVariableOp) looks like it.
@@ -491,18 +550,10 @@ class _Walk:
         return Box(scope, kind, scope.rsplit("/", 1)[-1], _parent(scope), len(members), head.op,
                    self._variable_detail(head) if kind == VARIABLE else "", tooltip)
 
-    def _series_box(self, box_id: str, members: list, series: dict) -> Box:
-        tops = sorted((name for name, sid in series.items() if sid == box_id), key=_natural_order)
-        types = collections.Counter(self.by_name[name].op for name in members)
-        tooltip = (f"{len(tops)} top-level names: {', '.join(tops[:8])}{', ...' if len(tops) > 8 else ''}",
-                   f"{len(members)} ops", _type_summary(types))
-        return Box(box_id, SCOPE, f"{tops[0]} … {tops[-1]}", "", len(members), "",
-                   f"{len(tops)} scopes", tooltip)
-
     def _folded_box(self, group: str, members: list) -> Box:
         types = collections.Counter(self.by_name[name].op for name in members)
         tooltip = (f"{group} (training machinery, folded)", f"{len(members)} ops", _type_summary(types))
-        return Box(FOLDED_PREFIX + group, FOLDED, group, "", len(members), "", "", tooltip)
+        return Box(FOLDED_PREFIX + group, FOLDED, group, TRAINING_CLUSTER, len(members), "", "", tooltip)
 
     def _ports(self, box_of: dict):
         boxes, edges = [], []
@@ -600,6 +651,54 @@ class _Walk:
                 scope = _parent(scope)
         ordered = sorted(used & expanded, key=lambda path: (_level(path), path))
         return [Cluster(path, _parent(path), path.rsplit("/", 1)[-1], op_count[path]) for path in ordered]
+
+
+def _stubbed(edges: list, boxes: list) -> tuple[list, list]:
+    """Edges with the long ones replaced by stubs: (edges, stub boxes).
+
+    An edge between the model and a folded training-machinery box ends at a small stub
+    named after the group, beside the model's box; the folded boxes keep only the edges
+    among themselves. A box with edges to AUXILIARY_FANOUT or more boxes (TensorBoard's
+    "auxiliary node": a `training` flag, a learning rate) gets one stub beside each
+    consumer instead of edges to all of them.
+    """
+    kind = {box.id: box.kind for box in boxes}
+    cluster = {box.id: box.cluster for box in boxes}
+    heads = collections.defaultdict(set)
+    for edge in edges:
+        if kind.get(edge.tail) not in (FOLDED, INPUT_PORT, OUTPUT_PORT) and kind.get(edge.head) != FOLDED:
+            heads[edge.tail].add(edge.head)
+    auxiliary = {tail for tail, targets in heads.items() if len(targets) >= AUXILIARY_FANOUT}
+    kept, stubs = [], {}
+
+    def stub(source: str, beside: str, where: str, lines: tuple) -> str:
+        stub_id = f"{STUB_PREFIX}{source} ~ {beside}"
+        if stub_id not in stubs:
+            name = source[len(FOLDED_PREFIX):] if kind[source] == FOLDED else source.rsplit("/", 1)[-1]
+            stubs[stub_id] = Box(stub_id, STUB, name, where, 0, "", "", lines)
+        return stub_id
+
+    for edge in edges:
+        tail_folded, head_folded = kind.get(edge.tail) == FOLDED, kind.get(edge.head) == FOLDED
+        if tail_folded != head_folded:
+            group, other = (edge.tail, edge.head) if tail_folded else (edge.head, edge.tail)
+            # Lifted to a top-level cluster: the stub sits beside that cluster, at the top level.
+            lifted = edge.head_cluster if tail_folded else edge.tail_cluster
+            where = "" if lifted else cluster[other]
+            beside = lifted or other
+            stub_id = stub(group, beside, where, (f"{group[len(FOLDED_PREFIX):]} (folded training machinery)",
+                                                  f"{'to' if tail_folded else 'from'} {beside}"))
+            if tail_folded:
+                kept.append(dataclasses.replace(edge, tail=stub_id, tail_cluster=""))
+            else:
+                kept.append(dataclasses.replace(edge, head=stub_id, head_cluster=""))
+        elif edge.tail in auxiliary and not edge.head_cluster:
+            stub_id = stub(edge.tail, edge.head, cluster[edge.head],
+                           (edge.tail, f"feeds {len(heads[edge.tail])} boxes; drawn beside each"))
+            kept.append(dataclasses.replace(edge, tail=stub_id, tail_cluster=""))
+        else:
+            kept.append(edge)
+    return kept, list(stubs.values())
 
 
 def _natural_order(name: str) -> tuple:
