@@ -23,6 +23,7 @@ from typing import Optional
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.util import deprecation
 
 from graphkit.data.text_batches import padded_batches
 from graphkit.errors import CheckpointError, ModelError
@@ -111,7 +112,8 @@ def train_translator(session: ModelSession, source_ids: Sequence[Sequence[int]],
         reports.append(report)
         last = session.epoch >= epochs or (steps_left is not None and steps_left <= 0)
         if last or session.epoch % checkpoint_every == 0:
-            session.save()
+            with deprecation.silence():  # the Saver's own calls of deprecated checkpoint helpers
+                session.save()
         if on_epoch is not None:
             on_epoch(report)
     return reports
@@ -128,11 +130,14 @@ def open_translator(inference: TranslatorInference, checkpoint: str) -> ModelSes
     Raises:
       CheckpointError: no checkpoint there, or one of another model size.
     """
-    if v1.train.latest_checkpoint(checkpoint) is None and not v1.train.checkpoint_exists(checkpoint):
+    with deprecation.silence():
+        found = v1.train.latest_checkpoint(checkpoint) or v1.train.checkpoint_exists(checkpoint)
+    if not found:
         raise CheckpointError(f"{checkpoint}: no checkpoint found (train the translator first)")
     session = ModelSession(inference.model)
     try:
-        session.restore(checkpoint)
+        with deprecation.silence():
+            session.restore(checkpoint)
         with inference.model.graph.as_default():
             session.session.run(v1.tables_initializer())
     except BaseException:
@@ -162,3 +167,19 @@ def translate(session: ModelSession, inference: TranslatorInference, sentences: 
     results = session.session.run(dict(outputs), feed)
     results["translations"] = np.array([t.decode("utf-8") for t in results["translations"]], dtype=object)
     return results
+
+
+def translate_all(session: ModelSession, inference: TranslatorInference, sentences: Sequence,
+                  signature: str = "beam_search", batch_size: int = 128) -> list[str]:
+    """The translations of many sentences, `batch_size` at a time (for BLEU).
+
+    Raises:
+      ModelError: an unknown signature or a batch size below 1.
+    """
+    if batch_size < 1:
+        raise ModelError(f"translate_all: batch_size must be >= 1, got {batch_size}")
+    translations: list[str] = []
+    for start in range(0, len(sentences), batch_size):
+        batch = sentences[start:start + batch_size]
+        translations.extend(translate(session, inference, batch, signature)["translations"])
+    return translations
