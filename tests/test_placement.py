@@ -348,6 +348,16 @@ def test_cli_place_bad_input_is_one_line(capsys, argv, message):
     assert len(err.strip().splitlines()) == 1 and message in err, err
 
 
+def test_cli_place_table_lists_ops_with_both_devices(capsys):
+    code = cli.main(["place", "hello_mnist", "--devices", "2", "--batch", "4", "--ops"])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("dense")}
+    assert rows["dense_1/kernel"] == ["VarHandleOp", "/device:CPU:1", "CPU:1"]
+    assert rows["dense/kernel"] == ["VarHandleOp", "/device:CPU:0", "CPU:0"]
+    assert "_Send/_Recv pairs: " in out and "link CPU:0 -> CPU:1: " in out
+
+
 def test_cli_place_unknown_model_is_one_line(capsys, tmp_path):
     code = cli.main(["place", str(tmp_path / "hello_mnst"), "--devices", "2"])
     err = capsys.readouterr().err
