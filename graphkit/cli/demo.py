@@ -112,11 +112,13 @@ def add_parser(subparsers) -> None:
         description=__doc__)
     parser.add_argument("--out", default="out", help="output directory (default: out)")
     parser.add_argument("--dataset", default="auto", choices=("auto", "fashion-mnist", "mnist"),
-                        help="auto: Debian's Fashion-MNIST if installed, else MNIST (downloaded)")
-    parser.add_argument("--data", default=None, metavar="PATH", help="local .npz file or IDX directory")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=1)
+                        help="auto: Debian's Fashion-MNIST if installed, else MNIST (downloaded) "
+                             "(default: auto)")
+    parser.add_argument("--data", default=None, metavar="PATH",
+                        help="local .npz file or IDX directory (default: look in the usual places)")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs to train in total (default: 1)")
+    parser.add_argument("--batch-size", type=int, default=32, help="examples per step (default: 32)")
+    parser.add_argument("--seed", type=int, default=1, help="graph seed of the weights (default: 1)")
     parser.set_defaults(func=run)
 
 

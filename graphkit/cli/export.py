@@ -43,7 +43,7 @@ def add_parser(subparsers) -> None:
                         help="with --meta: a signature input, e.g. x=x:0 (repeatable; default: none)")
     parser.add_argument("--output", action="append", default=[], metavar="KEY=TENSOR",
                         help="with --meta: a signature output, e.g. probabilities=probabilities:0 "
-                             "(repeatable; at least one with --meta)")
+                             "(repeatable; required with --meta)")
     parser.add_argument("--asset", action="append", default=[], metavar="FILE",
                         help="extra file to ship in assets/ (repeatable; default: none)")
     parser.add_argument("--frozen", action="store_true", help="also write frozen_graph.pb (default: off)")

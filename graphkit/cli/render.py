@@ -27,7 +27,8 @@ def add_parser(subparsers) -> None:
                     "nested clusters collapsed to a readable size, edges labelled with shape and dtype, "
                     "training machinery (gradients, optimizer, initializers, save/restore) folded.")
     parser.add_argument("input", help="SavedModel directory, GraphDef .pb/.pbtxt, or checkpoint .meta")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="file to write (out.svg)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="file to write, e.g. out.svg (required)")
     parser.add_argument("--format", choices=FORMATS,
                         help="output format (default: from OUT's suffix, else svg); dot needs no Graphviz")
     parser.add_argument("--depth", type=int, metavar="N",
@@ -35,23 +36,23 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--max-boxes", type=int, default=DEFAULT_MAX_BOXES, metavar="N",
                         help=f"box budget of the automatic view (default: {DEFAULT_MAX_BOXES})")
     parser.add_argument("--expand", nargs="+", action="extend", default=[], metavar="SCOPE",
-                        help="draw these scopes expanded")
+                        help="draw these scopes expanded (default: none)")
     parser.add_argument("--hide", nargs="+", action="extend", default=[], metavar="SCOPE",
-                        help="leave these scopes or ops out")
+                        help="leave these scopes or ops out (default: none)")
     parser.add_argument("--prune-to", metavar="NAME",
-                        help="keep only what this op, tensor or signature output depends on")
+                        help="keep only what this op, tensor or signature output depends on (default: all)")
     parser.add_argument("--show-training-noise", action="store_true",
                         help="draw gradients, optimizer, initializer and save/restore ops "
-                             "instead of folding them")
+                             "instead of folding them (default: folded)")
     parser.add_argument("--color-groups", metavar="FILE.json",
                         help="fill boxes by group: a JSON object of op name -> group label "
-                             "(a device, an XLA cluster ...); the drawing gets a legend")
+                             "(a device, an XLA cluster ...); the drawing gets a legend (default: none)")
     parser.add_argument("--color-title", default="", metavar="TEXT",
                         help="heading of the --color-groups legend (default: groups)")
     parser.add_argument("--color", choices=("device",),
                         help="device: run the graph once (random inputs, fetching --prune-to or the "
                              "signature outputs) over --devices CPU devices and fill each op with the "
-                             "device it actually ran on, with a legend")
+                             "device it actually ran on, with a legend (default: plain fills)")
     parser.add_argument("--devices", type=int, metavar="N",
                         help="--color device: logical CPU devices of the run (default: enough for the "
                              "graph's own CPU requests); a request the process lacks runs elsewhere")

@@ -60,10 +60,9 @@ def open_traceable(path: str, fetch: Sequence[str] | None = None, tags: str | No
                              f"its variables")
         return _open_saved_model(path, fetch, tags, signature or constants.DEFAULT_SIGNATURE_KEY, config,
                                  rng, batch, feeds)
-    for flag, value in (("--tags", tags), ("--signature", signature)):
-        if value is not None:
-            raise TraceError(f"{path}: {flag} is for a SavedModel directory; a graph file has no "
-                             f"{flag[2:]}s (name what to run with --fetch)")
+    if tags is not None or signature is not None:
+        raise TraceError(f"{path}: --tags/--signature choose parts of a SavedModel; a graph file has "
+                         f"none (name what to run with --fetch)")
     return _open_graph_file(path, fetch, config, rng, batch, init_variables, feeds)
 
 
