@@ -23,19 +23,23 @@ def add_parser(subparsers) -> None:
         "cluster", help="start, check or stop the TensorFlow servers of a cluster (one process per task)",
         description="Starts a server process (tf.distribute.Server) per cluster task and waits until each "
                     "answers, reports whether each still runs and answers, or stops them.")
-    parser.add_argument("action", choices=ACTIONS)
+    parser.add_argument("action", choices=ACTIONS, help="what to do with the cluster's servers")
     parser.add_argument("--output", default="out/cluster",
                         help="directory of the cluster's state file and logs (default: out/cluster)")
     parser.add_argument("--ps", type=int, default=1, help="local cluster: parameter servers (default: 1)")
     parser.add_argument("--workers", type=int, default=2, help="local cluster: workers (default: 2)")
     parser.add_argument("--cluster", metavar="FILE",
-                        help="cluster file (JSON: TF_CONFIG's object or its 'cluster')")
-    parser.add_argument("--ps-hosts", metavar="H:P,...", help="parameter server addresses, comma separated")
-    parser.add_argument("--worker-hosts", metavar="H:P,...", help="worker addresses, comma separated")
+                        help="cluster file (JSON: TF_CONFIG's object or its 'cluster'; "
+                             "default: a local cluster)")
+    parser.add_argument("--ps-hosts", metavar="H:P,...",
+                        help="parameter server addresses, comma separated (default: local)")
+    parser.add_argument("--worker-hosts", metavar="H:P,...",
+                        help="worker addresses, comma separated (default: local)")
     parser.add_argument("--task", metavar="JOB:INDEX", help="start only this task (default: every task)")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds each task may take to answer (default: 60)")
-    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as one JSON object (default: text)")
     parser.set_defaults(func=run)
 
 

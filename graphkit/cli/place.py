@@ -35,22 +35,26 @@ def add_parser(subparsers) -> None:
                              "none: keep the graph's own requests (default: round-robin)")
     parser.add_argument("--rule", action="append", default=[], metavar="PATTERN=DEVICE",
                         help="scope policy: ops matching the glob (and their gradients) on DEVICE "
-                             "(a device name or a CPU index); first match wins; repeatable")
+                             "(a device name or a CPU index); first match wins; repeatable (default: none)")
     parser.add_argument("--soft-placement", action="store_true",
-                        help="let TensorFlow run an op elsewhere when its requested device does not exist")
+                        help="let TensorFlow run an op elsewhere when its requested device does not exist "
+                             "(default: off)")
     parser.add_argument("--fetch", nargs="+", default=[], metavar="NAME",
                         help="ops/tensors to run (a path's default: its signature outputs)")
     parser.add_argument("--batch", type=int, default=32,
                         help="size of unknown input dimensions (default: 32)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
     parser.add_argument("--partitions", metavar="OUT.svg",
-                        help="draw the partition graphs, one cluster per device (svg/dot/png/pdf)")
+                        help="draw the partition graphs, one cluster per device "
+                             "(svg/dot/png/pdf; default: none)")
     parser.add_argument("--depth", type=int, metavar="N",
                         help="--partitions: collapse nodes to N name-scope levels (default: automatic)")
-    parser.add_argument("--ops", action="store_true", help="list every op that ran with both devices")
+    parser.add_argument("--ops", action="store_true",
+                        help="list every op that ran with both devices (default: off)")
     parser.add_argument("--tags", help="SavedModel tag set, comma separated (default: serve)")
     parser.add_argument("--signature", help="SavedModel signature key (default: serving_default)")
-    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.add_argument("--json", action="store_true",
+                        help="print the report as one JSON object (default: a table)")
     parser.set_defaults(func=run)
 
 

@@ -29,17 +29,23 @@ def add_parser(subparsers) -> None:
                     "(auto-clustering) or a function of tensors, runs it, and reports which ops XLA "
                     "compiled into which cluster and which it left out, as TensorFlow recorded it.")
     parser.add_argument("model", choices=MODELS, help="elementwise chain or hello_mnist training step")
-    parser.add_argument("--mode", choices=MODES, required=True, help="what XLA compiles")
-    parser.add_argument("--size", type=int, default=1_000_000, help="elementwise: floats in the chain")
-    parser.add_argument("--length", type=int, default=16, help="elementwise: ops in the chain")
-    parser.add_argument("--batch", type=int, default=32, help="hello_mnist: examples in the fed batch")
+    parser.add_argument("--mode", choices=MODES, required=True, help="what XLA compiles (required)")
+    parser.add_argument("--size", type=int, default=1_000_000,
+                        help="elementwise: floats in the chain (default: 1000000)")
+    parser.add_argument("--length", type=int, default=16, help="elementwise: ops in the chain (default: 16)")
+    parser.add_argument("--batch", type=int, default=32,
+                        help="hello_mnist: examples in the fed batch (default: 32)")
     parser.add_argument("--scope", nargs="+", metavar="SCOPE",
                         help="hello_mnist --mode scope: name scopes to compile "
                              f"(default: {' '.join(HELLO_SCOPES)})")
-    parser.add_argument("--dump-dir", metavar="DIR", help="keep TensorFlow's clustering dumps in DIR")
-    parser.add_argument("--hlo-dir", metavar="DIR", help="XLA writes each compiled cluster's HLO text to DIR")
-    parser.add_argument("--draw", metavar="OUT.svg", help="draw the graph, ops filled by XLA cluster")
-    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.add_argument("--dump-dir", metavar="DIR",
+                        help="keep TensorFlow's clustering dumps in DIR (default: none)")
+    parser.add_argument("--hlo-dir", metavar="DIR",
+                        help="XLA writes each compiled cluster's HLO text to DIR (default: none)")
+    parser.add_argument("--draw", metavar="OUT.svg",
+                        help="draw the graph, ops filled by XLA cluster (default: none)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the report as one JSON object (default: a table)")
     parser.set_defaults(func=run)
 
 
