@@ -55,10 +55,22 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         Target("ratio", "<=", 0.5, "batch-1 latency, C++ / Python p50"),
         Target("max_abs_diff", "<=", 1e-6, "largest |C++ - Python|"),
     )),
+    Benchmark("xla_speedup.py", ("--quick",), (
+        Target("elementwise_speedup", ">=", 2.0, "XLA, 16-op element-wise chain: speedup"),
+        Target("elementwise_vs_limit", "<=", 2.0, "XLA, element-wise chain: time / memory-bandwidth limit"),
+        Target("max_rel_diff", "<=", 1e-5, "XLA: largest relative difference from the plain graph"),
+        Target("train_step_cpu_speedup_b256", ">=", 1.0,
+               "XLA, hello world batch 256: CPU time plain / best XLA scope"),
+    )),
     Benchmark("nmt_vs_eager.py", ("--quick", "--data", "../shared/data/spa-eng.zip"), (
         Target("throughput_ratio", ">=", 1.5, "NMT, tutorial size: target tokens/s vs Keras tf.function"),
         Target("peak_rss_ratio", "<=", 1.0, "NMT, tutorial size: peak RSS, graphkit / peer"),
         Target("bleu_gap", ">=", 0.0, "NMT, small size: BLEU graphkit - peer after the same steps"),
         Target("beam_gain", ">=", 0.0, "NMT, small size: BLEU beam search - greedy"),
     ), timeout_s=1200.0),
+    Benchmark("render_large.py", ("--quick",), (
+        Target("svg_s", "<", 1.0, "10,000-op graph: default view, GraphDef to SVG (s)"),
+        Target("detailed_svg_s", "<", 10.0, "10,000-op graph: detailed view, GraphDef to SVG (s)"),
+        Target("detailed_boxes", ">=", 1000, "10,000-op graph: boxes in the detailed view"),
+    )),
 )

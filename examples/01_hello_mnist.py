@@ -11,7 +11,7 @@ Here the same model is a tf.compat.v1 graph built from graphkit's layers
 that a session runs. The fast input path keeps the data pipeline inside the
 graph, so Python only asks for one training step at a time.
 
-    python examples/01_hello_mnist.py --dataset fashion-mnist --epochs 5 [--input feed] [--json]
+    python examples/01_hello_mnist.py --dataset fashion-mnist --epochs 5 [--input feed] [--xla loss] [--json]
 """
 
 import argparse
@@ -25,7 +25,7 @@ from graphkit.quiet import import_tensorflow  # noqa: E402
 import_tensorflow()
 from graphkit.data.datasets import DATASETS, load_dataset, normalized_images  # noqa: E402
 from graphkit.errors import GraphkitError  # noqa: E402
-from graphkit.models.hello_mnist import build_hello_mnist  # noqa: E402
+from graphkit.models.hello_mnist import XLA_SCOPES, build_hello_mnist  # noqa: E402
 from graphkit.runtime.configs import towers_config  # noqa: E402
 from graphkit.runtime.model_session import INPUT_MODES, ModelSession  # noqa: E402
 
@@ -42,6 +42,10 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--towers", type=int, default=1,
                         help="split each batch into N towers that run side by side, one per core")
+    parser.add_argument("--xla", default="none", choices=("none", *XLA_SCOPES),
+                        help="compile part of the training step with XLA (graphkit.models.hello_mnist."
+                             "XLA_SCOPES); on the 2-core CPU it costs time at batch 32, so the default is "
+                             "none (benchmarks/xla_speedup.py)")
     parser.add_argument("--out", default=None, help="checkpoint and TensorBoard directory (resumes)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line at the end")
     return parser.parse_args(argv)
@@ -57,6 +61,13 @@ def main(argv=None) -> int:
 
     # 1. The graph: built once, by hand, nothing runs yet.
     model = build_hello_mnist(seed=args.seed, towers=args.towers)
+    if args.xla != "none":
+        if args.towers > 1:
+            raise GraphkitError("--xla: the XLA scopes name the one-tower graph; use --towers 1")
+        from graphkit.runtime import xla
+
+        marked = xla.mark_scopes(model.graph, XLA_SCOPES[args.xla])
+        print(f"XLA compiles {len(marked)} ops of the step: scopes {', '.join(XLA_SCOPES[args.xla])}")
     print(f"graph: {len(model.graph.get_operations())} ops; input {model.inputs['x'].name}, "
           f"output {model.outputs['probabilities'].name}")
 
@@ -79,7 +90,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps({
             "dataset": data.name, "input": args.input, "epochs": len(results), "batch_size": args.batch_size,
-            "towers": args.towers,
+            "towers": args.towers, "xla": args.xla,
             "epoch_seconds": [r.seconds for r in results], "train_seconds": train_s,
             "final_loss": results[-1].loss if results else None,
             "test_accuracy": scores["accuracy"], "test_loss": scores["loss"]}))

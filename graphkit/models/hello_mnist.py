@@ -22,6 +22,14 @@ v1 = tf.compat.v1
 INPUT = "x"
 TARGET = "labels"
 OUTPUT = "probabilities"
+# Name scopes of the training step that XLA may compile (graphkit.runtime.xla.mark_scopes), by the
+# name of the choice: the whole step, or one part of it (benchmarks/xla_speedup.py measures each).
+XLA_SCOPES = {
+    "step": ("flatten", "dense", "dropout", "dense_1", "loss", "gradients", "train_op"),
+    "dropout": ("dropout", "gradients/dropout"),
+    "loss": ("loss", "gradients/loss"),
+    "adam": ("train_op",),
+}
 
 
 def build_hello_mnist(

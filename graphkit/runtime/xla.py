@@ -63,6 +63,9 @@ SCOPE_ATTR = "_XlaScope"
 WARMUP_RUNS = 2
 # Ops of a traced function body that only pass its arguments in and results out.
 _FUNCTION_PLUMBING = ("Placeholder", "Identity", "NoOp")
+# Ops TensorFlow keeps out of every cluster without complaint (a resource variable's handle, graph
+# inputs, control-only groups): a scope may hold them, nothing is marked or checked for them.
+NEVER_CLUSTERED = ("VarHandleOp", "Placeholder", "NoOp")
 
 
 # -- flags ---------------------------------------------------------------------------------
@@ -208,7 +211,7 @@ def jit_scope():
     first = len(graph.get_operations())
     with tf.xla.experimental.jit_scope(compile_ops=True, separate_compiled_gradients=False):
         yield
-    check_compilable(graph.get_operations()[first:], "jit_scope")
+    check_compilable(graph.get_operations()[first:], "jit_scope", skip=NEVER_CLUSTERED)
 
 
 def compile_in_jit_scope(fn: Callable, *tensors: tf.Tensor):
@@ -221,7 +224,7 @@ def mark_scopes(graph: tf.Graph, scopes: Sequence[str], confine: bool = True) ->
     """Marks the ops under the name scopes `scopes` of a built graph for XLA, as `jit_scope` would have.
 
     Stateful random ops stay out: XLA draws other random numbers than TensorFlow's kernels, so
-    compiling them would change results.
+    compiling them would change results. So do NEVER_CLUSTERED ops (variable handles, ...).
 
     Args:
       graph: a tf.Graph not yet run by a session (TensorFlow copies a graph at the first run).
@@ -241,7 +244,7 @@ def mark_scopes(graph: tf.Graph, scopes: Sequence[str], confine: bool = True) ->
         matched = [op for op in operations if op.name == prefix or op.name.startswith(prefix + "/")]
         if not matched:
             raise XlaError(f"{scope}: no op of the graph is in this name scope")
-        chosen += [op for op in matched if not _is_stateful_random(op)]
+        chosen += [op for op in matched if not _is_stateful_random(op) and op.type not in NEVER_CLUSTERED]
     chosen = list({op.name: op for op in chosen}.values())
     check_compilable(chosen, "mark_scopes")
     scope_name = attr_value_pb2.AttrValue(s=b"graphkit_" + "+".join(scopes).encode())
