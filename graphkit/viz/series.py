@@ -59,19 +59,20 @@ class SeriesNames:
 
     series: Mapping[str, Series]          # path as the walk sees it (display) -> Series
     component: Mapping[str, str]          # real member path -> its series' last component
+    _scopes: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)  # memo
 
     def display(self, name: str) -> str:
         """The name the walk uses: a series component inserted before each series member."""
         if not self.component or not name:
             return name
-        parts = name.split("/")
-        out = []
-        for i, part in enumerate(parts):
-            series_part = self.component.get("/".join(parts[:i + 1]))
-            if series_part is not None:
-                out.append(series_part)
-            out.append(part)
-        return "/".join(out)
+        shown = self._scopes.get(name)
+        if shown is None:
+            parent, _, last = name.rpartition("/")
+            shown = self.display(parent) + "/" if parent else ""
+            series_part = self.component.get(name)
+            shown += f"{series_part}/{last}" if series_part is not None else last
+            self._scopes[name] = shown
+        return shown
 
     @staticmethod
     def real(name: str) -> str:
