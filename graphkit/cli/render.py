@@ -6,6 +6,7 @@
     graphkit render graph.pbtxt -o graph.dot --prune-to probabilities
     graphkit render graph.pb -o placed.svg --color-groups devices.json --color-title device
     graphkit render placed.pb -o placed.svg --color device --devices 2 --prune-to probabilities
+    graphkit render out/saved_model -o xla.svg --color xla
 
 INPUT is a SavedModel directory, a GraphDef (.pb binary or .pbtxt text) or a
 checkpoint's .meta MetaGraph. Without --depth the view is chosen to stay
@@ -18,6 +19,8 @@ import dataclasses
 
 DEFAULT_MAX_BOXES = 60  # repeated from graphkit.viz.walk so that `--help` need not import TensorFlow
 FORMATS = ("svg", "dot", "png", "pdf")
+# What --color can fill boxes by: each choice runs the graph and groups its ops by what happened.
+COLOR_CHOICES = ("device", "xla")
 
 
 def add_parser(subparsers) -> None:
@@ -49,10 +52,12 @@ def add_parser(subparsers) -> None:
                              "(a device, an XLA cluster ...); the drawing gets a legend (default: none)")
     parser.add_argument("--color-title", default="", metavar="TEXT",
                         help="heading of the --color-groups legend (default: groups)")
-    parser.add_argument("--color", choices=("device",),
+    parser.add_argument("--color", choices=COLOR_CHOICES,
                         help="device: run the graph once (random inputs, fetching --prune-to or the "
                              "signature outputs) over --devices CPU devices and fill each op with the "
-                             "device it actually ran on, with a legend (default: plain fills)")
+                             "device it actually ran on, with a legend; xla: run it the same way with "
+                             "XLA auto-clustering and fill each op with the XLA cluster TensorFlow put "
+                             "it in (default: plain fills)")
     parser.add_argument("--devices", type=int, metavar="N",
                         help="--color device: logical CPU devices of the run (default: enough for the "
                              "graph's own CPU requests); a request the process lacks runs elsewhere")
@@ -69,6 +74,8 @@ def run(args) -> int:
     color_title = args.color_title
     if args.color == "device":
         color_groups, color_title = _actual_devices(args), args.color_title or "device"
+    elif args.color == "xla":
+        color_groups, color_title = _xla_clusters(args), args.color_title or "XLA cluster"
     result = render(
         args.input, args.output, args.format, depth=args.depth, expand=args.expand, hide=args.hide,
         prune_to=args.prune_to, show_training_noise=args.show_training_noise, max_boxes=args.max_boxes,
@@ -91,3 +98,24 @@ def _actual_devices(args) -> dict:
         step = dataclasses.replace(step, devices=requested_cpu_count(step.graph_def))
     placed = run_placed_step(step, soft_placement=True)
     return placement_report(placed.graph_def, placed.run_metadata).device_groups()
+
+
+def _xla_clusters(args) -> dict:
+    """Op name -> XLA cluster, from one auto-clustered traced run of INPUT (graphkit.runtime.xla)."""
+    import os
+
+    from graphkit.errors import RenderError
+    from graphkit.runtime import xla
+    from graphkit.runtime.inputs import open_traceable
+
+    if args.color_groups:
+        raise RenderError("--color xla and --color-groups: pass one of them, not both")
+    xla.enable_xla_flags(auto_clustering=True, clustering_dumps=True)  # before the session below
+    graph_file = not os.path.isdir(args.input) and not args.input.endswith(".meta")
+    session, fetches, feeds = open_traceable(
+        args.input, [args.prune_to] if args.prune_to else None, tags=args.tags, signature=args.signature,
+        config=xla.auto_clustering_config(), init_variables=graph_file)
+    with session:
+        report, _ = xla.session_cluster_report(session, fetches, feeds, auto_clustering=True)
+        graph_ops = {node.name for node in session.graph.as_graph_def().node}
+    return report.graph_op_groups(graph_ops)
