@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 OUT ?= out
+# The translator step's corpus (spa-eng.zip or spa.txt); empty: the public zip, downloaded once.
+SPA_ENG ?=
 
 .PHONY: setup system-deps demo test bench lint clean
 
@@ -22,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(PY) -m graphkit demo --out $(OUT)
+	$(PY) -m graphkit demo --out $(OUT) $(if $(SPA_ENG),--translator-data $(SPA_ENG))
 
 test: setup
 	$(PY) -m pytest -q
