@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -271,6 +272,12 @@ int Run(const Options& options) {
                 Percentile(micros, 50), Percentile(micros, 90), Percentile(micros, 99), mean);
   } else {
     outputs = model->Run(options.signature, inputs, options.outputs);
+  }
+  if (!options.output_dir.empty()) {  // created only once there is something to write
+    std::error_code error;
+    std::filesystem::create_directories(options.output_dir, error);
+    if (error) throw graphkit::Error(options.output_dir + ": cannot create the output directory (" +
+                                     error.message() + ")");
   }
   for (const auto& [key, tensor] : outputs) {
     if (!options.output_dir.empty()) {
