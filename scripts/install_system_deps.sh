@@ -1,10 +1,12 @@
 #!/bin/sh
 # Installs the system packages graphkit needs, where it can: as root with apt-get.
-# graphviz: the `dot` program that lays out SVGs. dataset-fashion-mnist: the
+# graphviz: the `dot` program that lays out SVGs. chromium: the headless browser that
+# tests and times `graphkit render --format html`. dataset-fashion-mnist: the
 # demo's data. cmake/g++: the C++ loader. Without root, says what is missing.
 set -e
 need=""
 command -v dot >/dev/null 2>&1 || need="$need graphviz"
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need="$need dataset-fashion-mnist"
 command -v cmake >/dev/null 2>&1 || need="$need cmake"
 command -v g++ >/dev/null 2>&1 || need="$need g++"

@@ -110,7 +110,7 @@ def test_failing_dot_leaves_no_half_written_file(sources, tmp_path, monkeypatch)
 
 
 def test_bad_format_and_options_fail_before_reading(tmp_path):
-    with pytest.raises(RenderError, match="format: expected one of svg, dot, png, pdf, got 'jpg'"):
+    with pytest.raises(RenderError, match="format: expected one of svg, dot, png, pdf, html, got 'jpg'"):
         render(str(tmp_path / "missing.pb"), str(tmp_path / "g.jpg"), format="jpg")
     with pytest.raises(RenderError, match="max_boxes: expected an integer >= 1, got 0"):
         render(str(tmp_path / "missing.pb"), str(tmp_path / "g.svg"), max_boxes=0)

@@ -1,9 +1,10 @@
-"""`graphkit render INPUT -o OUT`: draw a graph as SVG, PNG, PDF or DOT.
+"""`graphkit render INPUT -o OUT`: draw a graph as SVG, PNG, PDF, DOT or interactive HTML.
 
     graphkit render out/saved_model -o model.svg
     graphkit render frozen.pb -o detail.svg --depth 3 --hide save
     graphkit render ckpt/model.ckpt-5.meta -o train.svg --show-training-noise --expand gradients
     graphkit render graph.pbtxt -o graph.dot --prune-to probabilities
+    graphkit render big.pb -o big.html        # offline page: click scopes to open and close them
     graphkit render graph.pb -o placed.svg --color-groups devices.json --color-title device
     graphkit render placed.pb -o placed.svg --color device --devices 2 --prune-to probabilities
     graphkit render out/saved_model -o xla.svg --color xla
@@ -18,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 
 DEFAULT_MAX_BOXES = 60  # repeated from graphkit.viz.walk so that `--help` need not import TensorFlow
-FORMATS = ("svg", "dot", "png", "pdf")
+FORMATS = ("svg", "dot", "png", "pdf", "html")
 # What --color can fill boxes by: each choice runs the graph and groups its ops by what happened.
 COLOR_CHOICES = ("device", "xla")
 
@@ -33,7 +34,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="file to write, e.g. out.svg (required)")
     parser.add_argument("--format", choices=FORMATS,
-                        help="output format (default: from OUT's suffix, else svg); dot needs no Graphviz")
+                        help="output format (default: from OUT's suffix, else svg); dot and html need no "
+                             "Graphviz; html is one offline page whose scopes open and close on click")
     parser.add_argument("--depth", type=int, metavar="N",
                         help="expand N levels of name scopes (default: automatic, at most --max-boxes boxes)")
     parser.add_argument("--max-boxes", type=int, default=DEFAULT_MAX_BOXES, metavar="N",

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 from graphkit.errors import RenderError
 from graphkit.files import atomic_write_bytes
 
-FORMATS = ("svg", "dot", "png", "pdf")
+FORMATS = ("svg", "dot", "png", "pdf", "html")
 DEFAULT_FORMAT = "svg"
 INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz), "
                 "or write DOT with --format dot")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Mapping, Optional, Sequence, Union
 
@@ -19,6 +20,7 @@ from graphkit.graphs.load import LoadedGraph, Source, load_graph
 from graphkit.viz import output
 from graphkit.viz.color_groups import BoxColors, color_boxes
 from graphkit.viz.dot import to_digraph
+from graphkit.viz.html import html_document
 from graphkit.viz.style import DEFAULT_STYLE, STRAIGHT_EDGES, Style
 from graphkit.viz.walk import DEFAULT_MAX_BOXES, GraphView, OpAccounting, ViewOptions, build_view
 
@@ -115,7 +117,9 @@ def render(
       source: GraphModel, tf.Graph, GraphDef, MetaGraphDef, LoadedGraph, or a path
         (SavedModel directory, .pb, .pbtxt, .meta).
       output_path: file to write (parent directories are created).
-      format: svg, dot, png or pdf; None takes it from the path's suffix (svg if unknown).
+      format: svg, dot, png, pdf or html; None takes it from the path's suffix (svg if unknown).
+        html is one self-contained offline page whose scopes, series and function bodies open
+        and close on click (graphkit.viz.html); it needs no Graphviz.
       depth: scope levels to expand; None picks a view of at most `max_boxes` boxes.
       expand: scopes to draw expanded. hide: scopes or ops to leave out.
       prune_to: op, tensor or signature output; keep only what it depends on.
@@ -138,10 +142,16 @@ def render(
     fmt = output.output_format(output_path, format)
     options = ViewOptions(depth=depth, expand=expand, hide=hide, prune_to=prune_to,
                           show_training_noise=show_training_noise, max_boxes=max_boxes)
-    dot_binary = None if fmt == "dot" else output.find_dot()  # fail before the slow part
+    dot_binary = None if fmt in ("dot", "html") else output.find_dot()  # fail before the slow part
     start = time.perf_counter()
     loaded = source if isinstance(source, LoadedGraph) else load_graph(source, tags=tags, signature=signature)
     loaded_at = time.perf_counter()
+    if fmt == "html":
+        view = build_view(loaded.graph_def, options, loaded.signature_inputs, loaded.signature_outputs)
+        data = html_document(loaded, options, style, os.path.basename(output_path), view).encode("utf-8")
+        done_at = time.perf_counter()
+        output.write_atomic(output_path, data)
+        return _result(output_path, fmt, loaded, view, loaded_at - start, done_at - loaded_at, 0.0)
     view = build_view(loaded.graph_def, options, loaded.signature_inputs, loaded.signature_outputs)
     colors = _colors(loaded, view, style, color_groups, color_title)
     digraph = to_digraph(view, style, colors=colors)
@@ -155,9 +165,14 @@ def render(
                               fallback=lambda: to_digraph(view, straight, colors=colors).source)
     laid_out_at = time.perf_counter()
     output.write_atomic(output_path, data)
+    return _result(output_path, fmt, loaded, view, loaded_at - start, dot_at - loaded_at,
+                   laid_out_at - dot_at if fmt != "dot" else 0.0)
+
+
+def _result(path: str, fmt: str, loaded: LoadedGraph, view: GraphView, load_s: float, dot_s: float,
+            layout_s: float) -> RenderResult:
     return RenderResult(
-        path=output_path, format=fmt, kind=loaded.kind, ops=len(loaded.graph_def.node),
+        path=path, format=fmt, kind=loaded.kind, ops=len(loaded.graph_def.node),
         visible_nodes=view.visible_nodes, edges=len(view.edges), clusters=len(view.clusters),
         depth=view.depth, expanded=view.expanded, accounting=view.accounting,
-        load_s=loaded_at - start, dot_s=dot_at - loaded_at,
-        layout_s=laid_out_at - dot_at if fmt != "dot" else 0.0)
+        load_s=load_s, dot_s=dot_s, layout_s=layout_s)

@@ -310,7 +310,8 @@ def _did_you_mean(name: str, candidates) -> str:
     return f"; did you mean {', '.join(close)}?" if close else ""
 
 
-def _op_kind(op_type: str) -> str:
+def box_kind(op_type: str) -> str:
+    """The box kind of a single op of this type: VARIABLE, CONSTANT, PLACEHOLDER or OP."""
     if op_type in VARIABLE_OPS:
         return VARIABLE
     if op_type in CONSTANT_OPS:
@@ -516,7 +517,7 @@ class _Walk:
         cluster = home[name] if home[name] in expanded else _parent(home[name])
         while cluster and cluster not in expanded:  # a one-op collapsed scope: draw the op in its parent
             cluster = _parent(cluster)
-        kind = _op_kind(node.op)
+        kind = box_kind(node.op)
         return Box(name, kind, name.rsplit("/", 1)[-1], cluster, 1, node.op,
                    self._variable_detail(node) if kind == VARIABLE else "", self._op_tooltip(node))
 
@@ -545,7 +546,7 @@ class _Walk:
         if head is None:
             return Box(scope, SCOPE, scope.rsplit("/", 1)[-1], _parent(scope), len(members), "", "", tooltip)
         # A scope headed by an op (a variable and its reads, a MatMul and its ReadVariableOp) looks like it.
-        kind = _op_kind(head.op)
+        kind = box_kind(head.op)
         tooltip += self._op_tooltip(head)[1:]
         return Box(scope, kind, scope.rsplit("/", 1)[-1], _parent(scope), len(members), head.op,
                    self._variable_detail(head) if kind == VARIABLE else "", tooltip)
