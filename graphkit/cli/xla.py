@@ -58,7 +58,10 @@ def run(args) -> int:
             raise XlaError(f"{flag}: expected an int >= 1, got {value}")
     if args.scope and (args.model != "hello_mnist" or args.mode != "scope"):
         raise XlaError("--scope: only for hello_mnist --mode scope")
-    # First, before any session: TensorFlow reads its XLA flags once.
+    for flag, directory in (("dump_dir", args.dump_dir), ("hlo_dir", args.hlo_dir)):
+        if directory is not None:
+            xla.check_writable_dir(directory, flag)
+    # Then, before any session: TensorFlow reads its XLA flags once.
     xla.enable_xla_flags(auto_clustering=args.mode == "session", clustering_dumps=True,
                          hlo_dump_dir=args.hlo_dir)
     graph, fetches, feeds, init_ops, check = _build(args, xla)

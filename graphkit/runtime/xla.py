@@ -224,7 +224,8 @@ def mark_scopes(graph: tf.Graph, scopes: Sequence[str], confine: bool = True) ->
     """Marks the ops under the name scopes `scopes` of a built graph for XLA, as `jit_scope` would have.
 
     Stateful random ops stay out: XLA draws other random numbers than TensorFlow's kernels, so
-    compiling them would change results. So do NEVER_CLUSTERED ops (variable handles, ...).
+    compiling them would change results. So do NEVER_CLUSTERED ops (variable handles, ...) and
+    the ops that initialise variables (run once, compiling them only costs time).
 
     Args:
       graph: a tf.Graph not yet run by a session (TensorFlow copies a graph at the first run).
@@ -238,13 +239,15 @@ def mark_scopes(graph: tf.Graph, scopes: Sequence[str], confine: bool = True) ->
     if isinstance(scopes, str) or not scopes:
         raise XlaError(f"scopes: expected a non-empty list of name scopes, got {scopes!r}")
     operations = graph.get_operations()
+    initializers = _initializer_ops(operations)
     chosen = []
     for scope in scopes:
         prefix = scope.rstrip("/")
         matched = [op for op in operations if op.name == prefix or op.name.startswith(prefix + "/")]
         if not matched:
             raise XlaError(f"{scope}: no op of the graph is in this name scope")
-        chosen += [op for op in matched if not _is_stateful_random(op) and op.type not in NEVER_CLUSTERED]
+        chosen += [op for op in matched if op.type not in NEVER_CLUSTERED and op.name not in initializers
+                   and not _is_stateful_random(op)]
     chosen = list({op.name: op for op in chosen}.values())
     check_compilable(chosen, "mark_scopes")
     scope_name = attr_value_pb2.AttrValue(s=b"graphkit_" + "+".join(scopes).encode())
@@ -318,6 +321,16 @@ def check_compilable(operations: Sequence, where: str, skip: Sequence[str] = ())
                            f"compile it inside {where}; build it outside the compiled scope")
 
 
+def _initializer_ops(operations) -> set:
+    """Names of the ops that initialise or test variables: `<variable>/Assign` and everything under
+    `<variable>/Initializer/` or `<variable>/IsInitialized/`."""
+    variables = {op.name for op in operations if op.type in ("VarHandleOp", "VariableV2")}
+    return {op.name for op in operations
+            if op.name.rsplit("/", 1)[0] in variables and op.name.endswith("/Assign")
+            or any(f"{variable}/{part}/" in op.name + "/" for variable in variables
+                   for part in ("Initializer", "IsInitialized") if op.name.startswith(variable))}
+
+
 def _is_stateful_random(op) -> bool:
     return op.op_def.is_stateful and "Random" in op.type
 
@@ -341,6 +354,8 @@ def run_cluster_report(graph: tf.Graph, fetches: Sequence, feed_dict: Mapping | 
     Raises:
       XlaError: as for `session_cluster_report`.
     """
+    if dump_dir is not None:
+        check_writable_dir(dump_dir)
     enable_xla_flags(clustering_dumps=True)  # before the session below, which may be the first
     with v1.Session(graph=graph, config=config) as session:
         if init_ops:
@@ -380,8 +395,8 @@ def session_cluster_report(session, fetches: Sequence, feed_dict: Mapping | None
       XlaError: the dump directory cannot be written, clustering dumps are off (the flag was set
         too late), or the run fails (naming TensorFlow's one-line reason).
     """
-    enable_xla_flags(clustering_dumps=True)
     parent = check_writable_dir(dump_dir) if dump_dir is not None else None
+    enable_xla_flags(clustering_dumps=True)
     directory = tempfile.mkdtemp(prefix="clustering_", dir=parent)
     try:
         try:
