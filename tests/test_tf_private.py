@@ -7,6 +7,7 @@ When a TensorFlow release removes or changes one, the failing test names it
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework import attr_value_pb2
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 
 from graphkit import tf_private
@@ -91,3 +92,24 @@ def test_silence_deprecations_quiets_a_deprecated_call(caplog):
     with graph.as_default(), tf_private.silence_deprecations():
         v1.saved_model.utils.build_tensor_info(v1.placeholder(tf.float32, [1], name="p"))
     assert not [record for record in caplog.records if "deprecat" in record.getMessage().lower()]
+
+
+def test_set_op_attr_changes_an_op_already_in_the_graph():
+    graph = _matmul_graph()
+    op = graph.get_operation_by_name("y")
+    try:
+        tf_private.set_op_attr(op, "_XlaCompile", attr_value_pb2.AttrValue(b=True))
+    except (AttributeError, TypeError) as err:
+        pytest.fail(f"{_api('set_op_attr')}: {err}")
+    assert op.get_attr("_XlaCompile") is True
+    node = {n.name: n for n in graph.as_graph_def().node}["y"]
+    assert node.attr["_XlaCompile"].b
+
+
+def test_kernel_device_types_lists_cpu_kernels():
+    try:
+        types = tf_private.kernel_device_types("MatMul")
+    except (AttributeError, ImportError, TypeError) as err:
+        pytest.fail(f"{_api('kernel_device_types')}: {err}")
+    assert "CPU" in types
+    assert "XLA_CPU_JIT" not in tf_private.kernel_device_types("AsString")
