@@ -85,6 +85,22 @@ def check_output_path(path: str, what: str = "output") -> str:
     return path
 
 
+def write_output_text(path: str, text: str, what: str = "output") -> str:
+    """`atomic_write_text` for a file the user named: a failure is one OutputError line, nothing left.
+
+    Raises:
+      OutputError: the file cannot be written (the message names `path` and why).
+    """
+    from graphkit.errors import OutputError
+
+    if os.path.isdir(path):
+        raise OutputError(f"{path}: is a directory; the {what} needs a file name")
+    try:
+        return atomic_write_text(path, text)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write the {what} ({err.strerror or err})") from None
+
+
 def cache_dir(kind: str) -> str:
     """`$GRAPHKIT_CACHE_DIR/<kind>`, else `$XDG_CACHE_HOME/graphkit/<kind>` or `~/.cache/graphkit/<kind>`."""
     root = os.environ.get(CACHE_ENV)

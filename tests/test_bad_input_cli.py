@@ -79,6 +79,21 @@ def test_trace_outputs_that_cannot_be_written(graph_files, tmp_path, capsys):
     assert "is not a directory" in err and sorted(os.listdir(tmp_path)) == ["plain"]
 
 
+def test_trace_writers_raise_one_line_output_errors(tmp_path):
+    from graphkit.errors import OutputError
+    from graphkit.viz.chrome_trace import write_chrome_trace
+    from graphkit.viz.gantt import write_gantt_svg
+
+    device = "/job:localhost/replica:0/task:0/device:CPU:0"
+    step = StepTrace(run=0, intervals=(OpInterval("a", "MatMul", device, 0, 0, 0, 10, ()),),
+                     lanes=(Lane(device, 0, 0, "thread 0"),), memory=())
+    with pytest.raises(OutputError, match=r"^/proc/t.json: cannot write the Chrome trace \("):
+        write_chrome_trace([step], "/proc/t.json")
+    with pytest.raises(OutputError, match="is a directory; the Gantt chart needs a file name"):
+        write_gantt_svg(step, str(tmp_path))
+    assert os.listdir(tmp_path) == [] and not os.path.exists("/proc/t.json")
+
+
 def test_export_out_dir_checks_and_cli_advice(tmp_path, capsys):
     existing = tmp_path / "existing"
     existing.mkdir()
@@ -133,7 +148,7 @@ def test_trace_feed_and_uninitialised_variable_hints(graph_files, tmp_path, caps
     err = _bad(capsys, "trace", graph_files["frozen"], "--fetch", "y", "--feed", f"x={tmp_path / 'no.npy'}")
     assert "--feed x=" in err and "cannot read" in err
     err = _bad(capsys, "trace", graph_files["variable"], "--fetch", "z")
-    assert "neither initialised nor restored: pass --init-variables" in err
+    assert "reads variable w that nothing initialised or restored: pass --init-variables" in err
     assert "Container localhost" not in err
     np.save(tmp_path / "x.npy", np.ones((3, 2), np.float64))  # float64 into float32: rounds, allowed
     assert cli_main(["trace", graph_files["variable"], "--fetch", "z", "--init-variables",

@@ -1,12 +1,15 @@
-"""What a traced run feeds: random inputs of a graph's placeholders or a signature's inputs.
+"""What a traced run feeds: given arrays, else random data for placeholders or signature inputs.
 
     session, fetches, feeds = open_traceable("frozen.pb", ["probabilities"], batch=32)
+    session, fetches, feeds = open_traceable("out/saved_model", feeds={"x": images})
     with session:
         run_metadata = run_traced(session, fetches, feeds)
 
 A GraphDef's placeholders that the fetches need are fed random data of their
-static shape (unknown dimensions get `batch`); a SavedModel's signature inputs
-are fed the same way, and its outputs are the default fetches.
+static shape (unknown dimensions get `batch`) unless `feeds` names them; a
+SavedModel's signature inputs are fed the same way, and its outputs are the
+default fetches. A checkpoint's `.meta` is imported with its Saver and its
+variables restored from the checkpoint beside it.
 """
 
 from __future__ import annotations

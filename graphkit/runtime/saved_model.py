@@ -4,8 +4,12 @@
         probabilities = run_signature(loaded, {"x": images})["probabilities"]
 
 Callers name inputs and outputs by signature key (`x`, `probabilities`), never
-by graph tensor name. Every problem (missing or corrupt directory, unknown tag
-set, signature or input, wrong dtype or shape) is a one-line SavedModelError.
+by graph tensor name. TF1 SavedModels (graphkit's export, the v1 Builder) and
+TF2 ones (`tf.saved_model.save`, Keras `model.export`) both load. Every problem
+is one line: the model itself (missing or corrupt directory, unknown tag set or
+signature, a signature no session can run by key) is a SavedModelError; an input
+is checked by `graphkit.runtime.feeds.check_array`, the one feed checker
+(FeedError for an unknown or missing key, DTypeError, ShapeError).
 """
 
 from __future__ import annotations
@@ -144,8 +148,10 @@ def run_signature(loaded: LoadedModel, inputs: Mapping[str, object],
     Returns:
       output key -> numpy array (string outputs as arrays of bytes objects).
     Raises:
-      SavedModelError: unknown signature, input or output key, a missing input,
-        or an array whose dtype or shape does not fit the signature.
+      SavedModelError: unknown signature or output key, a signature that cannot
+        be run by key, or TensorFlow fails the run.
+      FeedError: an unknown or a missing input key.
+      DTypeError, ShapeError: an array does not fit its input.
     """
     signature = loaded.signature(signature_key)
     feed = check_signature_inputs(signature, inputs, where=f"{loaded.path} signature {signature_key!r}")

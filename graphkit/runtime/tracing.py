@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from graphkit.errors import DTypeError, ShapeError, TraceError, tf_error_line
@@ -69,8 +70,10 @@ def _uninitialized_hint(error) -> str:
     message = str(getattr(error, "message", error))
     if not any(marker in message for marker in _UNINITIALIZED):
         return ""
-    return ("the graph reads variables that were neither initialised nor restored: pass --init-variables "
-            "(initialiser values), or trace the checkpoint's .meta beside its data files (restored values)")
+    named = re.search(r"(?:Could not find variable|uninitialized value) ([\w/.\-]+?)[.:,\s]", message)
+    what = f"variable {named.group(1)}" if named else "variables"
+    return (f"the graph reads {what} that nothing initialised or restored: pass --init-variables "
+            f"(initialiser values), or trace the checkpoint's .meta beside its data files (restored values)")
 
 
 def _resolve_fetch(graph, fetch):

@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 
 from graphkit.errors import TraceError
-from graphkit.files import atomic_write_text
+from graphkit.files import write_output_text
 from graphkit.graphs.step_stats import StepTrace, summarize
 
 RUNS_PID = 0
@@ -91,5 +91,9 @@ def _metadata(name: str, pid: int, args: dict, tid: int = 0) -> dict:
 
 
 def write_chrome_trace(traces: Sequence[StepTrace], path: str) -> str:
-    """Writes `chrome_trace(traces)` as JSON to `path` atomically; returns `path`."""
-    return atomic_write_text(path, json.dumps(chrome_trace(traces), separators=(",", ":")))
+    """Writes `chrome_trace(traces)` as JSON to `path` atomically; returns `path`.
+
+    Raises:
+      OutputError: `path` cannot be written (nothing is left behind).
+    """
+    return write_output_text(path, json.dumps(chrome_trace(traces), separators=(",", ":")), "Chrome trace")

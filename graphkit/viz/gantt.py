@@ -13,7 +13,7 @@ import hashlib
 import math
 from xml.sax.saxutils import escape, quoteattr
 
-from graphkit.files import atomic_write_text
+from graphkit.files import write_output_text
 from graphkit.graphs.step_stats import StepTrace
 
 # Style lives apart from the layout below: a palette picked by op type.
@@ -118,5 +118,9 @@ def _legend_entries(trace: StepTrace) -> list[tuple[str, int]]:
 
 
 def write_gantt_svg(trace: StepTrace, path: str, width: int = 1200) -> str:
-    """Writes `gantt_svg(trace, width)` to `path` atomically; returns `path`."""
-    return atomic_write_text(path, gantt_svg(trace, width))
+    """Writes `gantt_svg(trace, width)` to `path` atomically; returns `path`.
+
+    Raises:
+      OutputError: `path` cannot be written (nothing is left behind).
+    """
+    return write_output_text(path, gantt_svg(trace, width), "Gantt chart")
