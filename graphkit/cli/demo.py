@@ -195,7 +195,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="examples per step (default: 32)")
     parser.add_argument("--seed", type=int, default=1, help="graph seed of the weights (default: 1)")
     parser.add_argument("--no-translator", dest="translator", action="store_false",
-                        help="skip the Spanish-to-English translator step")
+                        help="skip the Spanish-to-English translator step (default: run it)")
     parser.add_argument("--translator-data", default=None, metavar="PATH",
                         help="spa-eng.zip or spa.txt for the translator (default: the public zip)")
     parser.set_defaults(func=run)
