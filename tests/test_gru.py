@@ -124,5 +124,8 @@ def test_invalid_input():
             gru(v1.placeholder(tf.float32, [None, None, 3]), tf.constant([1.0]), 4)
         with pytest.raises(DTypeError, match=r"must be floating point"):
             gru(v1.placeholder(tf.int32, [None, None, 3]), tf.constant([1]), 4)
+        with pytest.raises(ShapeError, match=r"initial_state h:0 must be \[batch, 4\], got shape"):
+            gru(v1.placeholder(tf.float32, [None, None, 3]), tf.constant([1]), 4,
+                initial_state=v1.placeholder(tf.float32, [None, 5], name="h"))
         with pytest.raises(ArgumentError, match=r"units must be >= 1, got 3 and 0"):
             gru(v1.placeholder(tf.float32, [None, None, 3]), tf.constant([1]), 0)

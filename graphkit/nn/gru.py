@@ -26,7 +26,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from graphkit.errors import ArgumentError, DTypeError
+from graphkit.errors import ArgumentError, DTypeError, ShapeError
 from graphkit.nn.layers import _check_rank, _known_dims, glorot_uniform
 
 v1 = tf.compat.v1
@@ -138,7 +138,8 @@ def gru(inputs: tf.Tensor, lengths: tf.Tensor, units: int, initial_state: Option
     Returns:
       (outputs [batch, time, units], final state [batch, units]).
     Raises:
-      ShapeError: inputs not rank 3 or of unknown depth, lengths not rank 1.
+      ShapeError: inputs not rank 3 or of unknown depth, lengths not rank 1, an
+        initial_state not [batch, units].
       DTypeError: lengths not integers, or inputs not floating point.
       ArgumentError: units < 1.
     """
@@ -151,6 +152,10 @@ def gru(inputs: tf.Tensor, lengths: tf.Tensor, units: int, initial_state: Option
         if not lengths.dtype.is_integer:
             raise DTypeError(f"{where}: lengths {lengths.name} must be integers, got {lengths.dtype.name}")
         _check_rank(lengths, where, [1])
+        if initial_state is not None and (initial_state.shape.rank != 2
+                                          or initial_state.shape[1] not in (None, units)):
+            raise ShapeError(f"{where}: initial_state {initial_state.name} must be [batch, {units}], "
+                             f"got shape {initial_state.shape}")
         weights = gru_weights(depth, units, inputs.dtype, kernel_initializer, recurrent_initializer,
                               scope=v1.get_variable_scope())
         lengths = tf.cast(lengths, tf.int32, name="lengths")
