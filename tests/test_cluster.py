@@ -108,10 +108,11 @@ def test_remote_transfers_from_hand_built_step_stats():
             (worker, "edge_17_dense/matmul/ReadVariableOp", ps.device, worker.device, 1605632),
             (worker, "edge_18_dense/bias_add/ReadVariableOp", ps.device, worker.device, 2048),
             (ps, "edge_93_gradients/dense/matmul_grad/MatMul_1", worker.device, ps.device, 1605632)):
-        label = f"RecvTensor [1.5MB] [2.5Gb/s] {edge} from {source} to {destination}"
+        label = f"[1.5MB] [2.5Gb/s] {edge} from {source} to {destination}"  # TensorFlow 2.21's label
         node = dev.node_stats.add(node_name="RecvTensor", timeline_label=label)
         node.output.add(slot=0).tensor_description.allocation_description.requested_bytes = size
     worker.node_stats.add(node_name="dense/MatMul", timeline_label="dense/MatMul = MatMul(x, kernel)")
+    ps.node_stats.add(node_name="Identity", timeline_label=f"edge_1_x from {worker.device} to {ps.device}")
     transfers = remote_transfers(step_stats)
     assert [(t.edge, t.bytes) for t in transfers] == [
         ("edge_93_gradients/dense/matmul_grad/MatMul_1", 1605632),

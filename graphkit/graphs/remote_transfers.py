@@ -2,11 +2,11 @@
 
 When a partition of a step needs a tensor from another task (a worker reading a
 variable from its parameter server, a parameter server receiving a gradient), the
-receiving task's gRPC layer records one `RecvTensor` entry in the step stats of
-its device, whose timeline label names the rendezvous edge and both devices and
-whose output holds the received tensor:
+receiving task's gRPC layer records one entry named `RecvTensor` in the step
+stats of its device, whose timeline label names the rendezvous edge and both
+devices and whose output holds the received tensor (TensorFlow 2.21):
 
-    RecvTensor [1.5MB] [2.5Gb/s] edge_17_dense/matmul/ReadVariableOp
+    [1.5MB] [2.5Gb/s] edge_17_dense/matmul/ReadVariableOp
         from /job:ps/replica:0/task:0/device:CPU:0 to /job:worker/replica:0/task:0/device:CPU:0
 
 Unlike `_Send`/`_Recv` pairs inside one process, these are real copies, so their
@@ -20,7 +20,7 @@ import dataclasses
 import re
 
 RECV_TENSOR = "RecvTensor"
-_LABEL = re.compile(r"^RecvTensor\b.*?\s(?P<edge>\S+) from (?P<source>\S+) to (?P<destination>\S+)\s*$")
+_LABEL = re.compile(r"(?P<edge>\S+) from (?P<source>/job:\S+) to (?P<destination>/job:\S+)\s*$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,9 +52,9 @@ def remote_transfers(step_stats) -> tuple[RemoteTransfer, ...]:
     found = []
     for dev_stats in step_stats.dev_stats:
         for stats in dev_stats.node_stats:
-            if stats.node_name != RECV_TENSOR and not stats.timeline_label.startswith(RECV_TENSOR):
+            if stats.node_name != RECV_TENSOR:
                 continue
-            match = _LABEL.match(stats.timeline_label)
+            match = _LABEL.search(stats.timeline_label)
             if match is None or not stats.output:
                 continue
             description = stats.output[0].tensor_description.allocation_description

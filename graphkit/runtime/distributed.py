@@ -283,6 +283,11 @@ def train_worker(cluster: ClusterSpecification, options: TrainingOptions, output
                 trace = options.trace_step and local_step == options.trace_step
                 values = session.run_step_fn(_guarded_step(fetches, feed, trace, traced, tf))
                 global_step = int(values["global_step"])
+                if trace:
+                    traffic = _traffic(traced["run_metadata"], task, model)
+                    progress.event("traffic", f"local step {local_step} moved {traffic['bytes_per_step']} "
+                                   f"bytes between tasks (minimum {traffic['bytes_minimum']})",
+                                   local_step=local_step, **traffic)
                 if local_step == options.warmup_steps:
                     started = time.perf_counter()
                 if local_step % options.log_every == 0:
@@ -299,7 +304,7 @@ def train_worker(cluster: ClusterSpecification, options: TrainingOptions, output
                       "examples_per_s": (timed * options.batch_size / (finished - started)
                                          if started and timed > 0 else None)}
             if traced:
-                result.update(_traffic(traced["run_metadata"], task, model))
+                result.update(traffic)
             if task.is_chief:  # through the raw session: the hooked one refuses to run once stopped
                 test_feed = {feeds[0]: x_test[:2000], feeds[1]: y_test[:2000]}
                 result["accuracy"] = float(session.run_step_fn(
