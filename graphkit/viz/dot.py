@@ -55,8 +55,10 @@ def to_digraph(view: walk.GraphView, style: Style = DEFAULT_STYLE, name: str = "
             target.node(box.id, label=box_label(box), tooltip=_tooltip(tooltip), **attrs)
         for cluster in clusters_in[path]:
             fills = style.cluster_fills
-            attrs = {**style.cluster, "label": cluster.name, "fillcolor": fills[min(level, len(fills) - 1)],
-                     "tooltip": _tooltip((cluster.path, f"{cluster.op_count} ops"))}
+            attrs = {**style.cluster, "label": _tooltip(cluster.name.split("\n")),
+                     "fillcolor": fills[min(level, len(fills) - 1)],
+                     "tooltip": _tooltip((cluster.path, f"{cluster.op_count} ops")),
+                     **style.cluster_kinds.get(cluster.kind, {})}
             sub = graphviz.Digraph(name="cluster_" + cluster.path, graph_attr=attrs)
             fill(sub, cluster.path, level + 1)
             target.subgraph(sub)

@@ -12,7 +12,8 @@ it belongs to, so that a drawing can fold each group into one box:
   named like that scope, the train op itself, stays in the model);
 - initializers: `Initializer` scopes, each variable's `Assign` and
   `IsInitialized` ops, and `init` / `report_uninitialized_variables`;
-- save/restore: a `save` / `save_N` scope that holds a SaveV2/RestoreV2 op.
+- save/restore: a `save` / `save_N` scope that holds a SaveV2/RestoreV2 op, and
+  the calls of a TF2 SavedModel's `_traced_save` / `_traced_restore` functions.
 
 Pure protos: names and op types only.
 """
@@ -38,6 +39,8 @@ _CHECKPOINT_OPS = frozenset({"SaveV2", "RestoreV2", "Save", "SaveSlices", "Resto
 _APPLY_OP = re.compile(r"^(Resource)?(Sparse)?Apply[A-Z]")
 _GRADIENTS_SCOPE = re.compile(r"(?:^|/)gradients(?:_\d+)?/")  # a scope named so, at any level
 _SAVE_SCOPE = re.compile(r"^save(_\d+)?$")
+# tf.saved_model.save writes its checkpoint ops as the functions __inference__traced_save_N / _restore_N.
+_SAVER_FUNCTION = re.compile(r"_traced_(save|restore)(_\d+)?$")
 _INIT_OP = re.compile(r"^init(_\d+)?$")
 _INIT_SCOPE = re.compile(r"(?:^|/)(?:Initializer|report_uninitialized_variables)/")
 
@@ -55,12 +58,15 @@ def training_noise(graph_def: graph_pb2.GraphDef) -> dict[str, str]:
     slot_names = frozenset(prefix[:-1] for prefix in slot_prefixes)
     update_prefixes = tuple(scope + "/" for scope in _update_scopes(graph_def))
     save_prefixes = tuple(scope + "/" for scope in _save_scopes(graph_def))
+    saver_calls = {node.name for node in graph_def.node
+                   if "f" in node.attr and _SAVER_FUNCTION.search(node.attr["f"].func.name)}
+    save_prefixes += tuple(name + "/" for name in saver_calls)
     groups = {}
     for node in graph_def.node:
         name = node.name
         if _GRADIENTS_SCOPE.search(name):
             groups[name] = GRADIENTS
-        elif save_prefixes and name.startswith(save_prefixes):
+        elif save_prefixes and name.startswith(save_prefixes) or name in saver_calls:
             groups[name] = SAVE_RESTORE
         elif (name in slot_names or name.startswith(slot_prefixes)
               or name.startswith(update_prefixes) or _APPLY_OP.match(node.op)):

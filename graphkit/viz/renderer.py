@@ -33,7 +33,7 @@ class RenderResult:
       path: the file written.
       format: one of output.FORMATS.
       kind: the kind of source (graphio.KINDS).
-      ops: ops in the GraphDef.
+      ops: ops in the GraphDef (accounting.total adds the ops of inlined function bodies).
       visible_nodes: boxes in the drawing (ops, collapsed scopes, folded groups, ports).
       edges: arrows in the drawing.
       clusters: expanded scopes drawn as frames.
@@ -69,7 +69,8 @@ class RenderResult:
         a = self.accounting
         parts = [f"{a.visible} ops drawn", f"{a.collapsed} in collapsed scopes", f"{a.folded} folded"]
         parts += [f"{count} {what}" for count, what in ((a.hidden, "hidden"), (a.pruned, "pruned")) if count]
-        return (f"wrote {self.path} ({self.format}): {self.ops} ops as {self.visible_nodes} boxes "
+        ops = f"{self.ops} ops" + (f" ({a.total} with function bodies)" if a.total != self.ops else "")
+        return (f"wrote {self.path} ({self.format}): {ops} as {self.visible_nodes} boxes "
                 f"and {self.edges} edges; {', '.join(parts)}")
 
 

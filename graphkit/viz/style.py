@@ -42,6 +42,14 @@ LARGE_LAYOUT = MappingProxyType({
 # ColorBrewer Set3: 12 pastels that stay readable under black text; more groups get generated hues.
 GROUP_PALETTE = ("#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#fccde5",
                  "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f")
+# Frames that are not plain name scopes: function bodies, loops and conditionals (walk.CLUSTER_KINDS).
+CLUSTER_KINDS = MappingProxyType({
+    "function": MappingProxyType({"color": "#7b1fa2", "penwidth": "1.5", "fontcolor": "#4a148c"}),
+    "loop": MappingProxyType({"color": "#e65100", "penwidth": "2", "style": "rounded,filled,bold",
+                              "fontcolor": "#bf360c"}),
+    "branch": MappingProxyType({"color": "#00838f", "penwidth": "1.5", "style": "rounded,filled,dashed",
+                                "fontcolor": "#006064"}),
+})
 STUB_EDGE = MappingProxyType({"weight": "8", "arrowsize": "0.4"})
 MIXED_GROUP = MappingProxyType({"peripheries": "2", "color": "#333333"})
 LEGEND = MappingProxyType({"style": "rounded", "color": "#666666", "fontsize": "10", "labeljust": "l",
@@ -65,6 +73,7 @@ class Style:
       folded_edge: added to an edge that touches a folded training-noise box or a stub (drawn
         faint, so that the model's own dataflow stands out).
       stub_edge: added to an edge from or to a stub (heavy, so that the stub sits beside its box).
+      cluster_kinds: added to a cluster of that kind ("function", "loop", "branch"; walk.CLUSTER_KINDS).
       cluster: attributes of every cluster; fill colour taken from `cluster_fills` by nesting level.
       cluster_fills: fill colours for clusters of level 1, 2, ... (the last one repeats).
       max_penwidth: line width of an edge that merges many graph edges (grows with log2(count)).
@@ -86,6 +95,7 @@ class Style:
     large_view_boxes: int = 300
     max_penwidth: float = 4.0
     stub_edge: Mapping[str, str] = dataclasses.field(default_factory=lambda: STUB_EDGE)
+    cluster_kinds: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=lambda: CLUSTER_KINDS)
     group_palette: tuple = GROUP_PALETTE
     mixed_group: Mapping[str, str] = dataclasses.field(default_factory=lambda: MIXED_GROUP)
     legend: Mapping[str, str] = dataclasses.field(default_factory=lambda: LEGEND)

@@ -35,6 +35,7 @@ from graphkit.errors import RenderError
 from graphkit.graphs.names import VARIABLE_OPS, is_control, op_name, output_index
 from graphkit.graphs.saved_model import TensorRecord
 from graphkit.viz import tensor_facts
+from graphkit.viz.functions import call_kind, function_names, inline_bodies
 from graphkit.viz.noise import training_noise
 from graphkit.viz.series import SeriesNames, find_series
 
@@ -51,6 +52,11 @@ INPUT_PORT = "input"
 OUTPUT_PORT = "output"
 STUB = "stub"
 BOX_KINDS = (OP, VARIABLE, CONSTANT, PLACEHOLDER, SCOPE, FOLDED, INPUT_PORT, OUTPUT_PORT, STUB)
+# Cluster kinds: a name scope, a function body (PartitionedCall), a loop (While or a v1
+# while_loop frame), a conditional (If, or a v1 cond's Switch/Merge).
+CLUSTER_KINDS = ("scope", "function", "loop", "branch")
+_V1_LOOP_OPS = frozenset({"LoopCond"})
+_V1_BRANCH_OPS = frozenset({"Switch", "RefSwitch"})
 
 # Ids of folded groups and ports hold "[" and " ", which op names never contain (nor ":", a DOT port).
 FOLDED_PREFIX = "[folded] "
@@ -149,12 +155,17 @@ class Edge:
 
 @dataclasses.dataclass(frozen=True)
 class Cluster:
-    """An expanded scope drawn as a frame around its contents."""
+    """An expanded scope drawn as a frame around its contents.
+
+    Attributes:
+      kind: one of CLUSTER_KINDS: a name scope, a function body, a loop or a conditional.
+    """
 
     path: str
     parent: str
     name: str
     op_count: int
+    kind: str = "scope"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,6 +236,7 @@ def build_view(graph_def: graph_pb2.GraphDef, options: ViewOptions = ViewOptions
       RenderError: a scope to expand or hide, or the prune target, is not in the graph.
     """
     inputs, outputs = dict(signature_inputs or {}), dict(signature_outputs or {})
+    graph_def = inline_bodies(graph_def)
     names = find_series(graph_def) if options.series else SeriesNames({}, {})
     if not names.series:
         return _Walk(graph_def, options, inputs, outputs, names).view()
@@ -332,7 +344,26 @@ class _Walk:
         self.by_name = {node.name: node for node in self.nodes}
         self.inputs, self.outputs = inputs, outputs
         self.all_scopes = scope_paths(self.by_name)
+        self.frames = self._frames()
         self._check_names()
+
+    def _frames(self) -> dict:
+        """Scope -> (cluster kind, label) for function calls, loops and conditionals."""
+        frames = {}
+        for node in self.nodes:
+            kind = call_kind(node)
+            if kind and node.name in self.all_scopes:
+                functions = " | ".join(function_names(node))
+                label = node.name.rsplit("/", 1)[-1]
+                title = label if label == node.op else f"{label} · {node.op}"
+                frames[node.name] = (kind, title + (f"\n{functions}" if functions else ""))
+            elif node.op in _V1_LOOP_OPS or node.op in _V1_BRANCH_OPS:
+                scope = _parent(node.name)
+                if scope and (scope not in frames or node.op in _V1_LOOP_OPS):
+                    kind = "loop" if node.op in _V1_LOOP_OPS else "branch"
+                    what = "while_loop" if kind == "loop" else "cond"
+                    frames[scope] = (kind, f"{scope.rsplit('/', 1)[-1]} · {what}")
+        return frames
 
     # -- options against the graph --------------------------------------
     def _check_names(self) -> None:
@@ -422,8 +453,9 @@ class _Walk:
         boxes = extra_boxes + items[""] + sum(items[scope] - 1 for scope in forced)
 
         def openable(scope):
-            # A scope named after its head op (`dense/kernel` with its reads) reads best as that op.
-            return op_count[scope] >= 2 and scope not in self.by_name
+            # A scope named after its head op (`dense/kernel` with its reads) reads best as that op;
+            # a function call's scope holds the function's body, which is what the reader is after.
+            return op_count[scope] >= 2 and (scope not in self.by_name or scope in self.frames)
 
         def entries(parents):
             # Breadth first, and within a level the scopes that cost the fewest new boxes: the
@@ -642,8 +674,7 @@ class _Walk:
         label = tensor_facts.tensor_label(self.by_name[op_name(tensor)], index)
         return f":{index} {label}" if index else label
 
-    @staticmethod
-    def _clusters(boxes, expanded: set, op_count) -> list:
+    def _clusters(self, boxes, expanded: set, op_count) -> list:
         used = set()
         for box in boxes:
             scope = box.cluster
@@ -651,7 +682,11 @@ class _Walk:
                 used.add(scope)
                 scope = _parent(scope)
         ordered = sorted(used & expanded, key=lambda path: (_level(path), path))
-        return [Cluster(path, _parent(path), path.rsplit("/", 1)[-1], op_count[path]) for path in ordered]
+        clusters = []
+        for path in ordered:
+            kind, name = self.frames.get(path, ("scope", path.rsplit("/", 1)[-1]))
+            clusters.append(Cluster(path, _parent(path), name, op_count[path], kind))
+        return clusters
 
 
 def _stubbed(edges: list, boxes: list) -> tuple[list, list]:
