@@ -43,12 +43,12 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=512, help="examples per step per worker")
     parser.add_argument("--steps", type=int, default=150, help="local steps per worker after warm-up")
-    parser.add_argument("--quick", action="store_true", help="batch 256, 40 steps per worker")
+    parser.add_argument("--quick", action="store_true", help="batch 256, 120 steps per worker")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per training job")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line at the end")
     args = parser.parse_args(argv)
     if args.quick:
-        args.batch_size, args.steps = 256, 40
+        args.batch_size, args.steps = 256, 120
     return args
 
 

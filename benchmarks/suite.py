@@ -68,6 +68,10 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         Target("bleu_gap", ">=", 0.0, "NMT, small size: BLEU graphkit - peer after the same steps"),
         Target("beam_gain", ">=", 0.0, "NMT, small size: BLEU beam search - greedy"),
     ), timeout_s=1200.0),
+    Benchmark("distributed_scaling.py", ("--quick",), (
+        Target("scaling", ">=", 1.4, "hello world, 1 ps: examples/s of 2 workers / 1 worker"),
+        Target("bytes_ratio", "<=", 1.10, "hello world, 1 ps: bytes a worker's step moves / minimum"),
+    )),
     Benchmark("render_large.py", ("--quick",), (
         Target("svg_s", "<", 1.0, "10,000-op graph: default view, GraphDef to SVG (s)"),
         Target("detailed_svg_s", "<", 10.0, "10,000-op graph: detailed view, GraphDef to SVG (s)"),
