@@ -18,8 +18,6 @@ import json
 MODELS = ("elementwise", "hello_mnist")
 # Repeated from graphkit.runtime.xla so that `--help` needs no TensorFlow.
 MODES = ("scope", "session", "function")
-# What `--mode scope` compiles in hello_mnist by default: example 01's --xla scope choice.
-HELLO_SCOPES = ("loss", "gradients/loss")
 
 
 def add_parser(subparsers) -> None:
@@ -36,8 +34,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--batch", type=int, default=32,
                         help="hello_mnist: examples in the fed batch (default: 32)")
     parser.add_argument("--scope", nargs="+", metavar="SCOPE",
-                        help="hello_mnist --mode scope: name scopes to compile "
-                             f"(default: {' '.join(HELLO_SCOPES)})")
+                        help="hello_mnist --mode scope: name scopes to compile (default: the whole "
+                             "step, graphkit.models.hello_mnist.XLA_SCOPES['step'])")
     parser.add_argument("--dump-dir", metavar="DIR",
                         help="keep TensorFlow's clustering dumps in DIR (default: none)")
     parser.add_argument("--hlo-dir", metavar="DIR",
@@ -109,13 +107,13 @@ def _build(args, xla):
     if args.mode == "function":
         raise XlaError("hello_mnist --mode function: the model is built as a graph, not as a function of "
                        "tensors; use --mode scope or --mode session")
-    from graphkit.models.hello_mnist import build_hello_mnist
+    from graphkit.models.hello_mnist import XLA_SCOPES, build_hello_mnist
 
     model = build_hello_mnist(in_graph_pipeline=False, seed=1)
     with model.graph.as_default():
         init_ops = [tf.compat.v1.global_variables_initializer()]
     if args.mode == "scope":
-        xla.mark_scopes(model.graph, args.scope or HELLO_SCOPES)
+        xla.mark_scopes(model.graph, args.scope or XLA_SCOPES["step"])
     rng = np.random.default_rng(0)
     x, labels = model.inputs["x"], model.targets["labels"]
     feeds = {x: rng.random((args.batch, *x.shape[1:]), dtype=np.float32),
