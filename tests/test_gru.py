@@ -97,6 +97,19 @@ def test_padding_changes_nothing():
     np.testing.assert_array_equal(long[1], short[1])
 
 
+def test_empty_batch_and_all_empty_sequences():
+    graph, x, lengths, _, outputs, state, _ = build()
+    with v1.Session(graph=graph) as session:
+        session.run(v1.global_variables_initializer())
+        empty = session.run([outputs, state], {x: np.zeros((0, 3, 3), np.float32),
+                                               lengths: np.zeros(0, np.int32)})
+        zero = session.run([outputs, state], {x: np.ones((2, 3, 3), np.float32),
+                                              lengths: np.zeros(2, np.int32)})
+    assert empty[0].shape == (0, 3, 4) and empty[1].shape == (0, 4)
+    np.testing.assert_array_equal(zero[0], np.zeros((2, 3, 4)))
+    np.testing.assert_array_equal(zero[1], np.zeros((2, 4)))
+
+
 def test_reuse_shares_variables_and_gradients_flow():
     graph = tf.Graph()
     with graph.as_default():

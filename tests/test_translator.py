@@ -178,6 +178,14 @@ def test_bad_input_has_defined_behaviour(corpus, trained, inference):
         translate(ms, inference, ["tac"], signature="sampling")
 
 
+def test_empty_batch_gives_empty_outputs(trained, inference):
+    with open_translator(inference, trained) as ms:
+        for signature in ("beam_search", "greedy"):
+            out = translate(ms, inference, [], signature=signature)
+            assert out["translations"].shape == (0,) and out["attention"].shape[0] == 0
+            assert out["output_length"].shape == out["source_length"].shape == (0,)
+
+
 def test_export_reloads_and_cpp_translates_the_same(corpus, exported, binary):
     sentences = np.array([source for source, _ in corpus["pairs"]] + BAD_INPUTS, dtype=object)
     assets = sorted(os.listdir(os.path.join(exported, "assets")))

@@ -398,7 +398,9 @@ def beam_search(initial_state: tf.Tensor, memory: AttentionMemory, weights: Deco
                 sequences, attention_rows)
 
     def not_done(t, tokens, state, scores, finished, *_):
-        return tf.logical_and(t < config.max_target_length, tf.logical_not(tf.reduce_all(finished)))
+        # At least one step, so that an empty batch still gives [0, 1] tokens, not [0, 0].
+        running = tf.logical_or(tf.equal(t, 0), tf.logical_not(tf.reduce_all(finished)))
+        return tf.logical_and(t < config.max_target_length, running)
 
     loop_vars = (tf.constant(0), tf.fill([batch * width], START_ID), state, scores,
                  tf.zeros([batch, width], tf.bool), tf.zeros([batch, width], tf.int32),

@@ -126,8 +126,8 @@ def gru(inputs: tf.Tensor, lengths: tf.Tensor, units: int, initial_state: Option
         scope: Optional[str] = None) -> tuple[tf.Tensor, tf.Tensor]:
     """Runs a GRU over padded, batch-major sequences in a `tf.while_loop`.
 
-    The loop runs max(lengths) steps; past its own length a sequence's state
-    is frozen and its outputs are zeros, so padding changes nothing.
+    The loop runs max(lengths) steps (at least 1); past its own length a
+    sequence's state is frozen and its outputs are zeros, so padding changes nothing.
 
     Args:
       inputs: [batch, time, depth] float, depth known.
@@ -160,7 +160,10 @@ def gru(inputs: tf.Tensor, lengths: tf.Tensor, units: int, initial_state: Option
                               scope=v1.get_variable_scope())
         lengths = tf.cast(lengths, tf.int32, name="lengths")
         batch, time = tf.shape(inputs)[0], tf.shape(inputs)[1]
-        steps = tf.minimum(time, tf.reduce_max(tf.concat([lengths, [0]], 0)), name="steps")
+        # At least one step when there is one: a TensorArray with no element cannot be
+        # stacked, so an empty batch (or all lengths 0) runs one step that changes nothing.
+        longest = tf.reduce_max(tf.concat([lengths, [1]], 0))
+        steps = tf.minimum(time, longest, name="steps")
         gates = tf.transpose(gru_input_gates(inputs, weights), [1, 0, 2], name="time_major_gates")
         gates_per_step = tf.TensorArray(inputs.dtype, size=time, name="gates_per_step").unstack(gates)
         outputs = tf.TensorArray(inputs.dtype, size=steps, name="outputs_per_step",
