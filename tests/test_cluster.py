@@ -195,3 +195,21 @@ def test_running_servers_stop_even_when_the_block_fails(tmp_path):
                 raise RuntimeError("the test body failed")
     assert all(p.process.poll() is not None for p in processes)
     assert not any(servers.answers(p.address) for p in processes)
+
+
+def test_a_lost_task_error_becomes_one_line_naming_the_task_and_cause():
+    from graphkit.runtime.distributed import lost_task_message
+
+    # the message of a step whose parameter server was killed (TensorFlow 2.21, observed)
+    message = "\n".join([
+        "Graph execution error:", "", "=====================",
+        "UNAVAILABLE: From /job:worker/replica:0/task:0:",
+        "recvmsg:Connection reset by peer",
+        "Additional GRPC error information from remote target /job:ps/replica:0/task:0 while calling "
+        "/tensorflow.WorkerService/RecvTensor:",
+        ":UNKNOWN:Error received from peer  {grpc_status:14}"])
+    assert lost_task_message(tf.errors.UnavailableError(None, None, message)) == \
+        "UnavailableError from /job:ps/replica:0/task:0: recvmsg:Connection reset by peer"
+    timed_out = tf.errors.DeadlineExceededError(None, None, "Timed out waiting for notification")
+    assert lost_task_message(timed_out) == \
+        "DeadlineExceededError from a remote task: Timed out waiting for notification"

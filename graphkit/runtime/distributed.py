@@ -356,7 +356,7 @@ def lost_task_message(error) -> str:
     text = str(getattr(error, "message", None) or error)
     lines = [line.strip() for line in text.splitlines() if line.strip().strip("=")]
     useful = [line for line in lines if not line.startswith(_GRPC_NOISE)]
-    if len(useful) > 1 and useful[0].endswith(":") and useful[0].split(":", 1)[0].isupper():
+    while len(useful) > 1 and useful[0].endswith(":"):
         useful = useful[1:]  # "UNAVAILABLE: From /job:worker/...:" introduces the cause on the next line
     cause = useful[0] if useful else tf_error_line(error)
     remote = _REMOTE_TARGET.search(text)

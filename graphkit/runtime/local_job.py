@@ -16,7 +16,7 @@ cluster, writing one line per incident:
     with LocalJob(local_cluster(ps=1, workers=2), "out/distributed", TrainingOptions(last_step=500)) as job:
         result = job.run(timeout_s=600)
 
-No TensorFlow is imported here; progress and checkpoints are read from files.
+The launcher runs no TensorFlow itself: it reads progress and checkpoints from files.
 """
 
 from __future__ import annotations
