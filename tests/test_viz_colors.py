@@ -46,7 +46,7 @@ def _peripheries(node) -> int:
 
 def test_boxes_take_their_group_colour_and_the_legend_lists_the_groups(model, tmp_path):
     groups = _groups(model)
-    render(model, str(tmp_path / "g.svg"), depth=2, color_groups=groups, color_title="device")
+    render(model, str(tmp_path / "g.svg"), depth=2, color_groups=groups, color_title="device", fold_rules=())
     drawing = Drawing(tmp_path / "g.svg")
 
     legend = _legend(drawing)
@@ -96,7 +96,7 @@ def test_cli_color_groups_file(model, capsys, tmp_path):
     groups = tmp_path / "groups.json"
     groups.write_text(json.dumps(_groups(model)))
     out = tmp_path / "g.svg"
-    code = cli.main(["render", str(graph_path), "-o", str(out), "--depth", "2",
+    code = cli.main(["render", str(graph_path), "-o", str(out), "--depth", "2", "--no-fold-rules",
                      "--color-groups", str(groups), "--color-title", "device"])
     assert code == 0
     drawing = Drawing(out)

@@ -40,11 +40,11 @@ def test_keras_saved_model_draws_its_layers_inside_the_function_bodies(keras_sav
     assert call in drawing.clusters and call + "/StatefulPartitionedCall" in drawing.clusters
     assert _frame_colour(drawing.clusters[call]) == CLUSTER_KINDS["function"]["color"]
     assert "__inference_signature_wrapper" in " ".join(drawing.texts(drawing.clusters[call]))
-    # The layers are scopes of the inner function's body, each with its MatMul.
-    layers = {title.rsplit("/", 1)[-1] for title in drawing.clusters if "/classifier" in title}
-    assert {"hidden_1", "logits_1"} <= layers
-    matmuls = [title for title in drawing.nodes if title.endswith("/MatMul")]
-    assert len(matmuls) == 2 and all(title.startswith("StatefulPartitionedCall/") for title in matmuls)
+    # The layers are scopes of the inner function's body, each one dense block.
+    layers = {title.rsplit("/", 1)[-1]: drawing.texts(node) for title, node in drawing.nodes.items()
+              if title.startswith("StatefulPartitionedCall/") and "/classifier" in title}
+    assert layers["hidden_1"][:2] == ["hidden_1", "dense (relu) · 5 ops"]
+    assert layers["logits_1"][:2] == ["logits_1", "dense · 4 ops"]
     assert drawing.edges["StatefulPartitionedCall->[output] output_0"]
     # Every op of the inlined graph is accounted for; the saver's functions are folded.
     assert result.accounting.balanced and result.accounting.total > result.ops

@@ -49,6 +49,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--show-training-noise", action="store_true",
                         help="draw gradients, optimizer, initializer and save/restore ops "
                              "instead of folding them (default: folded)")
+    parser.add_argument("--fold-rule", action="append", default=[], metavar="LABEL=OP>OP",
+                        help="also draw this op chain as one labelled block, e.g. 'gelu=Mul>Erf>AddV2>Mul' "
+                             "(repeatable; the built-in rules fold dense layers and dropout)")
+    parser.add_argument("--no-fold-rules", action="store_true",
+                        help="draw every op of dense layers, dropout and --fold-rule chains")
+    parser.add_argument("--no-series", action="store_true",
+                        help="draw numbered siblings (block0 ... block35) one by one, not as one series box")
     parser.add_argument("--color-groups", metavar="FILE.json",
                         help="fill boxes by group: a JSON object of op name -> group label "
                              "(a device, an XLA cluster ...); the drawing gets a legend (default: none)")
@@ -68,6 +75,16 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _fold_rules(args):
+    """None (the built-in rules), or the built-in rules and --fold-rule ones, or only --fold-rule ones."""
+    if not args.fold_rule and not args.no_fold_rules:
+        return None
+    from graphkit.viz.fold_rules import DEFAULT_FOLD_RULES, FoldRule
+
+    extra = tuple(FoldRule.parse(text) for text in args.fold_rule)
+    return extra if args.no_fold_rules else extra + DEFAULT_FOLD_RULES
+
+
 def run(args) -> int:
     from graphkit.viz import render
     from graphkit.viz.color_groups import load_color_groups
@@ -81,7 +98,8 @@ def run(args) -> int:
     result = render(
         args.input, args.output, args.format, depth=args.depth, expand=args.expand, hide=args.hide,
         prune_to=args.prune_to, show_training_noise=args.show_training_noise, max_boxes=args.max_boxes,
-        tags=args.tags, signature=args.signature, color_groups=color_groups, color_title=color_title)
+        tags=args.tags, signature=args.signature, color_groups=color_groups, color_title=color_title,
+        series=not args.no_series, fold_rules=_fold_rules(args))
     print(result.summary())
     return 0
 

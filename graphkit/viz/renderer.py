@@ -106,6 +106,8 @@ def render(
     prune_to: Optional[str] = None,
     show_training_noise: bool = False,
     max_boxes: int = DEFAULT_MAX_BOXES,
+    series: bool = True,
+    fold_rules: Optional[Sequence] = None,
     tags: Union[str, Sequence[str], None] = None,
     signature: Optional[str] = None,
     style: Style = DEFAULT_STYLE,
@@ -126,6 +128,9 @@ def render(
       prune_to: op, tensor or signature output; keep only what it depends on.
       show_training_noise: draw gradients, optimizer slots, initializers and
         save/restore ops instead of folding each group into one box.
+      series: draw numbered siblings of one structure (`block0` ... `block35`) as one series box.
+      fold_rules: op chains drawn as one labelled block: FoldRules or "LABEL=OpType>OpType" text;
+        None: graphkit.viz.fold_rules.DEFAULT_FOLD_RULES (dense layers, dropout); (): none.
       tags, signature: SavedModel tag set and signature (default serve / serving_default).
       style: the look (graphkit.viz.style.DEFAULT_STYLE).
       color_groups: op name -> group label (a device, an XLA cluster ...): each box is filled
@@ -142,7 +147,8 @@ def render(
     """
     fmt = output.output_format(output_path, format)
     options = ViewOptions(depth=depth, expand=expand, hide=hide, prune_to=prune_to,
-                          show_training_noise=show_training_noise, max_boxes=max_boxes)
+                          show_training_noise=show_training_noise, max_boxes=max_boxes, series=series,
+                          fold_rules=None if fold_rules is None else tuple(fold_rules))
     dot_binary = None if fmt in ("dot", "html") else output.find_dot()  # fail before the slow part
     start = time.perf_counter()
     loaded = source if isinstance(source, LoadedGraph) else load_graph(source, tags=tags, signature=signature)

@@ -35,6 +35,7 @@ from graphkit.errors import RenderError
 from graphkit.graphs.names import VARIABLE_OPS, is_control, op_name, output_index
 from graphkit.graphs.saved_model import TensorRecord
 from graphkit.viz import tensor_facts
+from graphkit.viz.fold_rules import check_rules, fold_blocks
 from graphkit.viz.functions import call_kind, function_names, inline_bodies
 from graphkit.viz.noise import training_noise
 from graphkit.viz.series import SeriesNames, find_series
@@ -87,6 +88,8 @@ class ViewOptions:
         save/restore ops in their scopes instead of folding each group into one box.
       max_boxes: the box budget of the automatic expansion.
       series: draw numbered siblings of the same structure as one series box (`block[0-35]`).
+      fold_rules: op chains drawn as one labelled block (graphkit.viz.fold_rules.FoldRule or
+        "LABEL=OpType>OpType" text); None: DEFAULT_FOLD_RULES (dense layers, dropout); (): none.
     """
 
     depth: Optional[int] = None
@@ -96,8 +99,10 @@ class ViewOptions:
     show_training_noise: bool = False
     max_boxes: int = DEFAULT_MAX_BOXES
     series: bool = True
+    fold_rules: Optional[tuple] = None
 
     def __post_init__(self):
+        object.__setattr__(self, "fold_rules", check_rules(self.fold_rules))
         for field in ("expand", "hide"):
             names = getattr(self, field)
             names = (names,) if isinstance(names, str) else tuple(names or ())
@@ -344,6 +349,7 @@ class _Walk:
         self.by_name = {node.name: node for node in self.nodes}
         self.inputs, self.outputs = inputs, outputs
         self.all_scopes = scope_paths(self.by_name)
+        self.v1_loops = set()
         self.frames = self._frames()
         self._check_names()
 
@@ -362,6 +368,8 @@ class _Walk:
                 if scope and (scope not in frames or node.op in _V1_LOOP_OPS):
                     kind = "loop" if node.op in _V1_LOOP_OPS else "branch"
                     what = "while_loop" if kind == "loop" else "cond"
+                    if kind == "loop":
+                        self.v1_loops.add(scope)
                     frames[scope] = (kind, f"{scope.rsplit('/', 1)[-1]} · {what}")
         return frames
 
@@ -423,15 +431,16 @@ class _Walk:
         return noise
 
     # -- the scope tree of the drawn ops ---------------------------------
-    def _scope_tree(self, active: list):
+    def _scope_tree(self, active: list, weight: Mapping[str, int]):
         scopes = scope_paths(active)
         home = {name: name if name in scopes else _parent(name) for name in active}
         op_count = collections.Counter()
         direct_ops = collections.Counter()
-        for scope in home.values():
+        for name, scope in home.items():
             direct_ops[scope] += 1
+            ops = weight.get(name, 1)
             while scope:
-                op_count[scope] += 1
+                op_count[scope] += ops
                 scope = _parent(scope)
         children = collections.defaultdict(list)
         for scope in scopes:
@@ -448,14 +457,17 @@ class _Walk:
                     forced.add(scope)
                 scope = _parent(scope)
         if self.options.depth is not None:
-            return {scope for scope in scopes if _level(scope) <= self.options.depth} | forced
+            return {scope for scope in scopes
+                    if _level(scope) <= self.options.depth and scope not in self.block_scopes} | forced
         expanded = set(forced)
         boxes = extra_boxes + items[""] + sum(items[scope] - 1 for scope in forced)
 
         def openable(scope):
             # A scope named after its head op (`dense/kernel` with its reads) reads best as that op;
             # a function call's scope holds the function's body, which is what the reader is after.
-            return op_count[scope] >= 2 and (scope not in self.by_name or scope in self.frames)
+            # A scope that is one fold-rule block (a dense layer) reads best as that block.
+            return (op_count[scope] >= 2 and (scope not in self.by_name or scope in self.frames)
+                    and scope not in self.block_scopes)
 
         def entries(parents):
             # Breadth first, and within a level the scopes that cost the fewest new boxes: the
@@ -488,7 +500,19 @@ class _Walk:
         folded = self._folded(pruned | hidden)
         gone = pruned | hidden
         active = [node.name for node in self.nodes if node.name not in gone and node.name not in folded]
-        scopes, home, op_count, children, items = self._scope_tree(active)
+        self.blocks = fold_blocks(self.by_name, active, self.options.fold_rules, sorted(self.v1_loops))
+        if self.options.expand:  # a scope the reader asked to open shows its ops, not a block
+            self.blocks = {name: block for name, block in self.blocks.items()
+                           if not any(_is_under(member, scope) and member != scope
+                                      for member in block.members for scope in self.options.expand)}
+        absorbed = {member for block in self.blocks.values() for member in block.members
+                    if member != block.representative}
+        if absorbed:
+            active = [name for name in active if name not in absorbed]
+        weight = {name: len(block.members) for name, block in self.blocks.items()}
+        scopes, home, op_count, children, items = self._scope_tree(active, weight)
+        self.block_scopes = {scope for scope in scopes if items[scope] == 1 and not children[scope]
+                             and op_count[scope] > 1 and any(home[name] == scope for name in self.blocks)}
         groups = collections.Counter(folded.values())
         ports = self._port_count(gone)
         expanded = self._expanded(scopes, op_count, children, items, len(groups) + ports)
@@ -497,13 +521,15 @@ class _Walk:
         collapsed_members = collections.defaultdict(list)
         visible = []
         for name in active:
+            members = self.blocks[name].members if name in self.blocks else (name,)
             collapsed_at = self._collapsed_ancestor(home[name], expanded)
-            if collapsed_at is None or op_count[collapsed_at] == 1:
+            if collapsed_at is None or (op_count[collapsed_at] == len(members)
+                                        and collapsed_at not in self.block_scopes):
                 visible.append(name)
-                box_of[name] = name
+                box_of.update((member, name) for member in members)
             else:
-                collapsed_members[collapsed_at].append(name)
-                box_of[name] = collapsed_at
+                collapsed_members[collapsed_at].extend(members)
+                box_of.update((member, collapsed_at) for member in members)
         for name, group in folded.items():
             box_of[name] = FOLDED_PREFIX + group
 
@@ -518,9 +544,10 @@ class _Walk:
         clusters = self._clusters(boxes, expanded, op_count)
         if groups:
             clusters.append(Cluster(TRAINING_CLUSTER, "", "training machinery", len(folded)))
+        in_blocks = sum(len(self.blocks[name].members) for name in visible if name in self.blocks)
         accounting = OpAccounting(
-            total=len(self.nodes), visible=len(visible),
-            collapsed=sum(map(len, collapsed_members.values())),
+            total=len(self.nodes), visible=len(visible) - sum(name in self.blocks for name in visible),
+            collapsed=sum(map(len, collapsed_members.values())) + in_blocks,
             folded=len(folded), hidden=len(hidden), pruned=len(pruned))
         depth = self.options.depth
         if depth is None:
@@ -549,6 +576,8 @@ class _Walk:
         cluster = home[name] if home[name] in expanded else _parent(home[name])
         while cluster and cluster not in expanded:  # a one-op collapsed scope: draw the op in its parent
             cluster = _parent(cluster)
+        if name in self.blocks:
+            return self._block_box(self.blocks[name], self.blocks[name].label, cluster, name)
         kind = box_kind(node.op)
         return Box(name, kind, name.rsplit("/", 1)[-1], cluster, 1, node.op,
                    self._variable_detail(node) if kind == VARIABLE else "", self._op_tooltip(node))
@@ -564,7 +593,21 @@ class _Walk:
         lines += [f"{key}: {value}" for key, value in tensor_facts.key_attrs(node)]
         return tuple(lines)
 
+    def _block_box(self, block, label: str, cluster: str, box_id: str) -> Box:
+        """One box for a fold-rule block: its label, the chain, the variables it took in."""
+        variables = [self.by_name[name] for name in block.members if self.by_name[name].op in VARIABLE_OPS]
+        detail = " · ".join(f"{node.name.rsplit('/', 1)[-1]} {self._variable_detail(node)}".strip()
+                            for node in variables[:3])
+        types = collections.Counter(self.by_name[name].op for name in block.members)
+        tooltip = (box_id, f"{block.label}: {' > '.join(block.chain)} (fold rule)",
+                   f"{len(block.members)} ops", _type_summary(types))
+        return Box(box_id, OP, label, cluster, len(block.members), " > ".join(block.chain), detail, tooltip)
+
     def _scope_box(self, scope: str, members: list) -> Box:
+        if scope in self.block_scopes:
+            [block] = [self.blocks[name] for name in members if name in self.blocks]
+            box = self._block_box(block, scope.rsplit("/", 1)[-1], _parent(scope), scope)
+            return dataclasses.replace(box, op_type=block.label)
         head = self.by_name.get(scope)
         types = collections.Counter(self.by_name[name].op for name in members)
         tooltip = (scope, f"{len(members)} ops (collapsed scope)", _type_summary(types))
