@@ -1,7 +1,8 @@
 """graphkit's hand-built translator against the NMT tutorial's Keras/tf.function model.
 
 Both train the same model (GRU encoder, Bahdanau attention, GRU decoder with teacher
-forcing, masked cross-entropy, Adam) on the same pairs, vocabularies and batch size,
+forcing, masked cross-entropy, Adam) on the same pairs, vocabularies and batch size
+(`graphkit.models.translator_corpus.prepare_corpus`),
 each side in its own subprocess so that its peak memory is its own, in two phases:
 
 1. throughput, at `--size` (tutorial: 30,000 pairs, units 1024, embedding 256,
@@ -11,8 +12,9 @@ each side in its own subprocess so that its peak memory is its own, in two phase
 2. quality, at the small size (10,000 pairs, units 256, embedding 128, batch 64):
    `--bleu-steps` training steps each, then greedy translation of the first
    `--bleu-pairs` validation pairs (20% of the pairs, split with seed 0) and
-   corpus BLEU-4 with sacrebleu (13a tokenisation of the preprocessed, lower-case
-   text) against the preprocessed English; graphkit's beam search is scored too.
+   corpus BLEU-4 (`graphkit.models.translator_eval.corpus_bleu`: sacrebleu over the
+   preprocessed words) against the preprocessed English; graphkit's beam search is
+   scored too.
 
 The peer (benchmarks/nmt_peer.py) is fed as in the tutorial: every sentence padded
 to the longest of the training pairs, shuffled batches of 64 (remainder dropped).
@@ -63,31 +65,32 @@ def peak_rss_mb() -> float:
 
 
 # -- the data both sides share ----------------------------------------------------------------
-def prepare(data_path: str | None, pairs_count: int):
-    """Pairs, split, preprocessed, with vocabularies from the training pairs and their ids."""
-    from graphkit.data import spa_eng, vocabulary
+def prepare(data_path: str | None, pairs_count: int, directory: str):
+    """The first `pairs_count` pairs split, with vocabularies (files in `directory`) and training ids.
 
-    pairs = spa_eng.load_pairs(data_path, limit=pairs_count)
-    train, validation = spa_eng.split_pairs(pairs, VALIDATION_FRACTION, seed=SPLIT_SEED)
-    train_source = [spa_eng.preprocess(spanish) for spanish, _ in train]
-    train_target = [spa_eng.preprocess(english) for _, english in train]
-    source_vocab = vocabulary.build_vocabulary(train_source)
-    target_vocab = vocabulary.build_vocabulary(train_target)
-    source_ids = [vocabulary.encode(source_vocab, sentence) for sentence in train_source]
-    target_ids = [vocabulary.encode(target_vocab, sentence) for sentence in train_target]
-    return {"train": train, "validation": validation, "source_vocab": source_vocab,
-            "target_vocab": target_vocab, "source_ids": source_ids, "target_ids": target_ids,
-            "max_source": max(map(len, source_ids)), "max_target": max(map(len, target_ids))}
+    Returns:
+      graphkit.models.translator_corpus.TranslatorCorpus, the one both sides train on.
+    """
+    from graphkit.data.spa_eng import load_pairs
+    from graphkit.models.translator_corpus import prepare_corpus
+
+    return prepare_corpus(load_pairs(data_path, limit=pairs_count), directory,
+                          validation_fraction=VALIDATION_FRACTION, seed=SPLIT_SEED)
 
 
-def peer_batches(data, batch_size: int, seed: int):
-    """Endless tutorial-style batches: all pairs padded to the longest, shuffled, remainder dropped."""
+def peer_batches(corpus, batch_size: int, seed: int):
+    """Endless tutorial-style batches: all pairs padded to the longest, shuffled, remainder dropped.
+
+    Yields:
+      (source int32 [batch, longest source], target int32 [batch, longest target], target words
+      and <end>s the loss counts).
+    """
     import numpy as np
 
     from graphkit.data.text_batches import pad_ids
 
-    source, source_length = pad_ids(data["source_ids"], data["max_source"])
-    target, target_length = pad_ids(data["target_ids"], data["max_target"])
+    source, _ = pad_ids(corpus.source_ids, corpus.max_source_length)
+    target, target_length = pad_ids(corpus.target_ids, corpus.max_target_length + 1)
     epoch = 0
     while True:
         order = np.random.default_rng(seed * 1_000_003 + epoch).permutation(len(source))
@@ -98,31 +101,29 @@ def peer_batches(data, batch_size: int, seed: int):
 
 
 def bleu(hypotheses, validation) -> float:
-    """Corpus BLEU-4 of hypotheses (preprocessed words) against the preprocessed English."""
-    import sacrebleu
+    """Corpus BLEU-4 (graphkit.models.translator_eval) of preprocessed hypotheses against the English."""
+    from graphkit.models.translator_eval import corpus_bleu, reference_words
 
-    from graphkit.data.spa_eng import preprocess
-
-    references = [preprocess(english)[len("<start> "):-len(" <end>")].strip() for _, english in validation]
-    return float(sacrebleu.corpus_bleu(list(hypotheses), [references]).score)
+    return corpus_bleu(list(hypotheses), [reference_words(english) for _, english in validation]).bleu
 
 
 # -- the peer ----------------------------------------------------------------------------------
-def peer_model(data, size: Size, seed: int):
+def peer_model(corpus, size: Size, seed: int):
     import keras
     import nmt_peer
 
     keras.utils.set_random_seed(seed)
-    encoder = nmt_peer.Encoder(len(data["source_vocab"]), size.embedding, size.units)
-    decoder = nmt_peer.Decoder(len(data["target_vocab"]), size.embedding, size.units)
+    encoder = nmt_peer.Encoder(len(corpus.source_vocab), size.embedding, size.units)
+    decoder = nmt_peer.Decoder(len(corpus.target_vocab), size.embedding, size.units)
     return encoder, decoder, nmt_peer.make_train_step(encoder, decoder, keras.optimizers.Adam())
 
 
 def run_peer_throughput(spec) -> dict:
     size = Size(**spec["size"])
-    data = prepare(spec["data"], size.pairs)
-    encoder, decoder, train_step = peer_model(data, size, spec["seed"])
-    batches = peer_batches(data, size.batch, spec["seed"])
+    with tempfile.TemporaryDirectory() as work:
+        corpus = prepare(spec["data"], size.pairs, work)
+    encoder, decoder, train_step = peer_model(corpus, size, spec["seed"])
+    batches = peer_batches(corpus, size.batch, spec["seed"])
     for _ in range(spec["warmup_steps"]):
         source, target, _ = next(batches)
         train_step(source, target).numpy()
@@ -144,44 +145,38 @@ def run_peer_bleu(spec) -> dict:
     from graphkit.data.text_batches import pad_ids
 
     size = Size(**spec["size"])
-    data = prepare(spec["data"], spec["corpus_pairs"])
-    encoder, decoder, train_step = peer_model(data, size, spec["seed"])
-    batches = peer_batches(data, size.batch, spec["seed"])
+    with tempfile.TemporaryDirectory() as work:
+        corpus = prepare(spec["data"], spec["corpus_pairs"], work)
+    encoder, decoder, train_step = peer_model(corpus, size, spec["seed"])
+    batches = peer_batches(corpus, size.batch, spec["seed"])
     for _ in range(spec["bleu_steps"]):
         source, target, _ = next(batches)
         loss = train_step(source, target)
-    validation = data["validation"][:spec["bleu_pairs"]]
-    sources = [vocabulary.encode(data["source_vocab"], spa_eng.preprocess(spanish), data["max_source"])
+    validation = corpus.validation[:spec["bleu_pairs"]]
+    sources = [vocabulary.encode(corpus.source_vocab, spa_eng.preprocess(spanish), corpus.max_source_length)
                for spanish, _ in validation]
-    greedy = nmt_peer.make_greedy_decoder(encoder, decoder, data["max_target"] - 1)
-    padded, _ = pad_ids(sources, data["max_source"])
+    greedy = nmt_peer.make_greedy_decoder(encoder, decoder, corpus.max_target_length)
+    padded, _ = pad_ids(sources, corpus.max_source_length)
     predicted = np.concatenate([greedy(padded[i:i + 100]).numpy() for i in range(0, len(padded), 100)])
-    hypotheses = [vocabulary.decode(data["target_vocab"], row) for row in predicted]
+    hypotheses = [vocabulary.decode(corpus.target_vocab, row) for row in predicted]
     return {"bleu": bleu(hypotheses, validation), "loss": float(loss.numpy()),
             "examples": hypotheses[:3]}
 
 
 # -- graphkit ----------------------------------------------------------------------------------
-def graphkit_config(data, size: Size):
-    from graphkit.models.translator import TranslatorConfig
-
-    return TranslatorConfig(source_vocab_size=len(data["source_vocab"]),
-                            target_vocab_size=len(data["target_vocab"]),
-                            embedding_dim=size.embedding, units=size.units,
-                            max_source_length=data["max_source"], max_target_length=data["max_target"] - 1)
-
-
 def run_graphkit_throughput(spec) -> dict:
     from graphkit.models.translator import build_translator_training
     from graphkit.runtime.model_session import ModelSession
     from graphkit.runtime.translation import train_translator
 
     size = Size(**spec["size"])
-    data = prepare(spec["data"], size.pairs)
-    model = build_translator_training(graphkit_config(data, size), seed=spec["seed"])
-    with ModelSession(model) as session:
-        train = lambda steps: train_translator(session, data["source_ids"], data["target_ids"], epochs=10**9,
-                                               batch_size=size.batch, seed=spec["seed"], max_steps=steps)
+    with tempfile.TemporaryDirectory() as work:
+        corpus = prepare(spec["data"], size.pairs, work)
+    config = corpus.config(embedding_dim=size.embedding, units=size.units)
+    with ModelSession(build_translator_training(config, seed=spec["seed"])) as session:
+        train = lambda steps: train_translator(  # noqa: E731
+            session, corpus.source_ids, corpus.target_ids, epochs=10**9, batch_size=size.batch,
+            seed=spec["seed"], max_steps=steps)
         train(spec["warmup_steps"])
         report = train(spec["steps"])[-1]
     return {"seconds": report.seconds, "target_tokens": report.target_tokens, "loss": report.loss,
@@ -189,35 +184,28 @@ def run_graphkit_throughput(spec) -> dict:
 
 
 def run_graphkit_bleu(spec) -> dict:
-    from graphkit.data import vocabulary
     from graphkit.models.translator import build_translator_inference, build_translator_training
     from graphkit.runtime.model_session import ModelSession
-    from graphkit.runtime.translation import open_translator, train_translator, translate
+    from graphkit.runtime.translation import open_translator, train_translator, translate_all
 
     size = Size(**spec["size"])
-    data = prepare(spec["data"], spec["corpus_pairs"])
-    config = graphkit_config(data, size)
-    validation = data["validation"][:spec["bleu_pairs"]]
     with tempfile.TemporaryDirectory() as work:
+        corpus = prepare(spec["data"], spec["corpus_pairs"], work)
+        config = corpus.config(embedding_dim=size.embedding, units=size.units)
+        validation = corpus.validation[:spec["bleu_pairs"]]
         checkpoints = os.path.join(work, "checkpoints")
         with ModelSession(build_translator_training(config, seed=spec["seed"]),
                           checkpoint_dir=checkpoints) as session:
-            reports = train_translator(session, data["source_ids"], data["target_ids"], epochs=10**9,
+            reports = train_translator(session, corpus.source_ids, corpus.target_ids, epochs=10**9,
                                        batch_size=size.batch, seed=spec["seed"], max_steps=spec["bleu_steps"])
-        source_file = vocabulary.write_vocabulary(data["source_vocab"], os.path.join(work, "source.txt"))
-        target_file = vocabulary.write_vocabulary(data["target_vocab"], os.path.join(work, "target.txt"))
-        inference = build_translator_inference(config, source_file, target_file)
-        spanish = [pair[0] for pair in validation]
+        inference = build_translator_inference(config, corpus.source_vocabulary_path,
+                                               corpus.target_vocabulary_path)
         with open_translator(inference, checkpoints) as session:
-            scores = {}
-            for signature in ("greedy", "beam_search"):
-                hypotheses = []
-                for i in range(0, len(spanish), 100):
-                    hypotheses += list(translate(session, inference, spanish[i:i + 100],
-                                                 signature=signature)["translations"])
-                scores[signature] = (bleu(hypotheses, validation), hypotheses[:3])
-    return {"bleu": scores["greedy"][0], "beam_bleu": scores["beam_search"][0], "loss": reports[-1].loss,
-            "examples": scores["greedy"][1]}
+            spanish = [pair[0] for pair in validation]
+            greedy = translate_all(session, inference, spanish, signature="greedy")
+            beam = translate_all(session, inference, spanish, signature="beam_search")
+    return {"bleu": bleu(greedy, validation), "beam_bleu": bleu(beam, validation), "loss": reports[-1].loss,
+            "examples": list(greedy[:3])}
 
 
 PHASES = {"peer": (run_peer_throughput, run_peer_bleu),

@@ -42,27 +42,27 @@ def corpus(tmp_path):
     return str(path)
 
 
-def test_prepare_splits_and_encodes_the_training_pairs(bench, corpus):
-    data = bench.prepare(corpus, 30)
-    assert len(data["train"]) == 24 and len(data["validation"]) == 6
-    assert len(data["source_ids"]) == len(data["target_ids"]) == 24
-    assert all(ids[0] == 2 and ids[-1] == 3 for ids in data["source_ids"] + data["target_ids"])
-    assert data["max_source"] == max(map(len, data["source_ids"]))
-    assert "nino" in data["source_vocab"].ids and "child" in data["target_vocab"].ids
+def test_prepare_splits_and_encodes_the_training_pairs(bench, corpus, tmp_path):
+    data = bench.prepare(corpus, 30, str(tmp_path / "vocabularies"))
+    assert len(data.train) == 24 and len(data.validation) == 6
+    assert len(data.source_ids) == len(data.target_ids) == 24
+    assert all(ids[0] == 2 and ids[-1] == 3 for ids in data.source_ids + data.target_ids)
+    assert data.max_source_length == max(map(len, data.source_ids))
+    assert "nino" in data.source_vocab.ids and "child" in data.target_vocab.ids
 
 
-def test_peer_batches_pad_to_the_longest_and_drop_the_remainder(bench, corpus):
-    data = bench.prepare(corpus, 30)
+def test_peer_batches_pad_to_the_longest_and_drop_the_remainder(bench, corpus, tmp_path):
+    data = bench.prepare(corpus, 30, str(tmp_path))
     batches = bench.peer_batches(data, batch_size=5, seed=0)
     first_epoch = [next(batches) for _ in range(4)]  # 24 pairs: 4 batches of 5, 4 pairs dropped
     seen = set()
     for source, target, tokens in first_epoch:
-        assert source.shape == (5, data["max_source"]) and target.shape == (5, data["max_target"])
+        assert source.shape == (5, data.max_source_length) and target.shape == (5, data.max_target_length + 1)
         assert tokens == int(np.sum(np.count_nonzero(target, axis=1) - 1))
         seen |= {tuple(row) for row in source}
     assert len(seen) >= 15
     next_source, _, _ = next(batches)  # the next epoch starts over, in another order
-    assert next_source.shape == (5, data["max_source"])
+    assert next_source.shape == (5, data.max_source_length)
 
 
 def test_bleu_scores_exact_and_wrong_translations(bench):
