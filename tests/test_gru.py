@@ -142,3 +142,20 @@ def test_invalid_input():
                 initial_state=v1.placeholder(tf.float32, [None, 5], name="h"))
         with pytest.raises(ArgumentError, match=r"units must be >= 1, got 3 and 0"):
             gru(v1.placeholder(tf.float32, [None, None, 3]), tf.constant([1]), 0)
+
+
+def test_weights_copy_from_a_keras_gru_one_to_one():
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(4)
+    inputs = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    layer = keras.layers.GRU(4, return_sequences=True, return_state=True, reset_after=True)
+    keras_outputs, keras_state = (np.asarray(t) for t in layer(inputs))
+    kernel, recurrent, bias = layer.get_weights()
+    assert bias.shape == (2, 12)
+    graph, x, lengths, _, outputs, state, variables = build()
+    with v1.Session(graph=graph) as session:
+        for name, value in (("kernel", kernel), ("recurrent_kernel", recurrent), ("bias", bias)):
+            variables[f"encoder/gru/{name}"].load(value, session)
+        got_outputs, got_state = session.run([outputs, state], {x: inputs, lengths: [5, 5]})
+    np.testing.assert_allclose(got_outputs, keras_outputs, atol=1e-5)
+    np.testing.assert_allclose(got_state, keras_state, atol=1e-5)
