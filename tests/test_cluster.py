@@ -7,6 +7,8 @@ Every server runs on 127.0.0.1 and every test that starts one stops it in a
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -27,6 +29,7 @@ from graphkit.runtime.cluster_spec import (
     resolve_cluster,
 )
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TF_CONFIG = {"cluster": {"ps": ["10.0.0.1:2222"], "worker": ["10.0.0.2:2222", "10.0.0.3:2223"]},
              "task": {"type": "worker", "index": 1}}
 
@@ -164,6 +167,21 @@ def test_cluster_command_starts_reports_and_stops_servers(tmp_path, capsys):
             status = json.loads(capsys.readouterr().out.strip())
             assert status["healthy"]
             assert all(t["running"] and t["answering"] for t in status["tasks"].values())
+
+            # the example trains through these servers, its cluster and task read from TF_CONFIG
+            tf_config = {"cluster": started["cluster"], "task": {"type": "worker", "index": 0}}
+            trained = subprocess.run(
+                [sys.executable, os.path.join(REPO, "examples", "05_distributed_training.py"), "--attach",
+                 "--output", str(tmp_path / "train"), "--dataset", "synthetic", "--last-step", "12",
+                 "--checkpoint-every", "5", "--log-every", "4", "--json"],
+                env={**os.environ, "TF_CONFIG": json.dumps(tf_config)}, capture_output=True, text=True,
+                timeout=150, cwd=REPO)
+            assert trained.returncode == 0, trained.stderr[-2000:]
+            figures = json.loads(trained.stdout.strip().splitlines()[-1])
+            assert figures["mode"] == "task" and figures["task"] == "worker:0"
+            assert figures["global_step"] == figures["local_steps"] == 12
+            checkpoints = str(tmp_path / "train" / "checkpoints")
+            assert tf.train.latest_checkpoint(checkpoints).endswith("model.ckpt-12")
 
             # a second start there refuses in one line; so does a start on a taken port
             assert graphkit_main(["cluster", "start", "--output", output]) == 2

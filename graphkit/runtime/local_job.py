@@ -186,10 +186,6 @@ class LocalJob:
         Raises:
           ClusterError: a task failed on bad input, or the job ran out of restarts.
         """
-        ps_lost = [p for p in self.processes.values() if p.task.job == PS_JOB and p.exit_description()]
-        if ps_lost:
-            self._restart_cluster(ps_lost[0])
-            return True
         for task in self._workers():
             process = self.processes[task]
             code = process.process.poll()
@@ -202,12 +198,15 @@ class LocalJob:
             elif code == EXIT_BAD_INPUT:
                 self._fail(f"{task} {process.exit_description()}: {process.last_line()}")
             elif code == EXIT_CLUSTER_LOST and not self._ps_alive():
-                continue  # the parameter server's own exit is handled above
+                continue  # the parameter server's own exit is handled below
             else:
                 self._restart_worker(task, process)
         if self.done():
             self.stop()
             return False
+        ps_lost = [p for p in self.processes.values() if p.task.job == PS_JOB and p.exit_description()]
+        if ps_lost:
+            self._restart_cluster(ps_lost[0])
         return True
 
     def run(self, timeout_s: float, poll_s: float = 0.2) -> JobResult:
