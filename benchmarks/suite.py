@@ -59,8 +59,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         Target("elementwise_speedup", ">=", 2.0, "XLA, 16-op element-wise chain: speedup"),
         Target("elementwise_vs_limit", "<=", 2.0, "XLA, element-wise chain: time / memory-bandwidth limit"),
         Target("max_rel_diff", "<=", 1e-5, "XLA: largest relative difference from the plain graph"),
-        Target("train_step_cpu_speedup_b256", ">=", 1.0,
-               "XLA, hello world batch 256: CPU time plain / best XLA scope"),
+        Target("train_step_cpu_speedup_b256", ">=", 0.9,
+               "XLA, hello world batch 256: CPU time plain / best XLA scope (XLA costs at most 10%)"),
     )),
     Benchmark("nmt_vs_eager.py", ("--quick", "--data", "../shared/data/spa-eng.zip"), (
         Target("throughput_ratio", ">=", 1.5, "NMT, tutorial size: target tokens/s vs Keras tf.function"),
