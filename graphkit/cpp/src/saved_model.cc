@@ -15,6 +15,8 @@
 #include "tensorflow/core/framework/tensor_shape.h"
 #include "tensorflow/core/protobuf/meta_graph.pb.h"
 #include "tensorflow/core/protobuf/saved_model.pb.h"
+#include "tensorflow/core/protobuf/saved_object_graph.pb.h"
+#include "tensorflow/core/protobuf/trackable_object_graph.pb.h"
 #include "tensorflow/core/public/session.h"
 
 namespace graphkit {
@@ -124,6 +126,136 @@ Tensor FromTfTensor(const std::string& where, const tensorflow::Tensor& tensor) 
   return result;
 }
 
+// -- TF2 signatures reading handles the v1 restore op leaves empty -----------------------------------
+// A TF2 signature is a call op whose last inputs are the variable handles its function captures
+// (bound_inputs of its concrete function). Keras 3 models saved with tf.saved_model.save read
+// handles there that the MetaGraph's restore op never fills (it restores other handles of the same
+// objects). As graphkit.runtime.saved_model.restore_captured_variables does in Python, those
+// handles get the checkpoint's values, found by object-graph id.
+constexpr char kRestoreScope[] = "graphkit_restore_captured";
+
+tensorflow::NodeDef StringConst(const std::string& name, const std::vector<std::string>& values, bool scalar) {
+  tensorflow::Tensor tensor(tensorflow::DT_STRING,
+                            scalar ? tensorflow::TensorShape({}) : tensorflow::TensorShape({(int64_t)values.size()}));
+  auto flat = tensor.flat<tensorflow::tstring>();
+  for (size_t i = 0; i < values.size(); ++i) flat(i) = values[i];
+  tensorflow::NodeDef node;
+  node.set_name(name);
+  node.set_op("Const");
+  (*node.mutable_attr())["dtype"].set_type(tensorflow::DT_STRING);
+  tensor.AsProtoField((*node.mutable_attr())["value"].mutable_tensor());
+  return node;
+}
+
+tensorflow::NodeDef RestoreOp(const std::string& name, const std::string& prefix, const std::string& names,
+                              const std::string& slices, const std::vector<tensorflow::DataType>& dtypes) {
+  tensorflow::NodeDef node;
+  node.set_name(name);
+  node.set_op("RestoreV2");
+  node.add_input(prefix);
+  node.add_input(names);
+  node.add_input(slices);
+  auto* list = (*node.mutable_attr())["dtypes"].mutable_list();
+  for (auto dtype : dtypes) list->add_type(dtype);
+  return node;
+}
+
+// Handle op name -> object-graph node id of every variable a TF2 call op captures.
+std::map<std::string, int> CapturedVariables(const tensorflow::MetaGraphDef& meta_graph) {
+  const auto& objects = meta_graph.object_graph_def();
+  std::map<std::string, int> captured;
+  for (const auto& node : meta_graph.graph_def().node()) {
+    auto f = node.attr().find("f");
+    if (f == node.attr().end()) continue;
+    auto function = objects.concrete_functions().find(f->second.func().name());
+    if (function == objects.concrete_functions().end() || function->second.bound_inputs_size() == 0) continue;
+    std::vector<std::string> data_inputs;
+    for (const auto& input : node.input()) {
+      if (input.empty() || input[0] != '^') data_inputs.push_back(input.substr(0, input.find(':')));
+    }
+    const auto& bound = function->second.bound_inputs();
+    if (bound.size() > (int)data_inputs.size()) continue;
+    size_t first = data_inputs.size() - bound.size();
+    for (int i = 0; i < bound.size(); ++i) {
+      int id = bound[i];
+      if (id >= 0 && id < objects.nodes_size() && objects.nodes(id).kind_case() == tensorflow::SavedObject::kVariable) {
+        captured[data_inputs[first + i]] = id;
+      }
+    }
+  }
+  return captured;
+}
+
+void RestoreCapturedVariables(const std::string& export_dir, tensorflow::SavedModelBundle* bundle) {
+  const auto& meta_graph = bundle->meta_graph_def;
+  std::map<std::string, int> captured = CapturedVariables(meta_graph);
+  if (captured.empty()) return;
+  const std::string scope = kRestoreScope;
+  const std::string prefix = (std::filesystem::path(export_dir) / kVariablesDirectory / "variables").string();
+  // Step 1: which handles are empty, and the checkpoint's object graph.
+  tensorflow::GraphDef probe;
+  *probe.add_node() = StringConst(scope + "/prefix", {prefix}, true);
+  *probe.add_node() = StringConst(scope + "/graph_key", {"_CHECKPOINTABLE_OBJECT_GRAPH"}, false);
+  *probe.add_node() = StringConst(scope + "/graph_slice", {""}, false);
+  *probe.add_node() = RestoreOp(scope + "/object_graph", scope + "/prefix", scope + "/graph_key",
+                                scope + "/graph_slice", {tensorflow::DT_STRING});
+  std::vector<std::string> fetches = {scope + "/object_graph:0"};
+  std::vector<std::string> handles;
+  for (const auto& [handle, id] : captured) {
+    tensorflow::NodeDef* check = probe.add_node();
+    check->set_name(scope + "/initialized_" + std::to_string(handles.size()));
+    check->set_op("VarIsInitializedOp");
+    check->add_input(handle);
+    fetches.push_back(check->name() + ":0");
+    handles.push_back(handle);
+  }
+  auto status = bundle->session->Extend(probe);
+  if (!status.ok()) throw Error(export_dir + ": cannot restore captured variables: " + FirstLine(status));
+  std::vector<tensorflow::Tensor> results;
+  status = bundle->session->Run({}, fetches, {}, &results);
+  if (!status.ok()) throw Error(export_dir + ": cannot restore captured variables: " + FirstLine(status));
+  tensorflow::TrackableObjectGraph checkpoint_graph;
+  const auto& serialized = results[0].flat<tensorflow::tstring>()(0);
+  if (!checkpoint_graph.ParseFromArray(serialized.data(), serialized.size())) {
+    throw Error(prefix + ": the checkpoint's object graph does not parse");
+  }
+  // Step 2: restore the empty ones from their checkpoint keys.
+  std::vector<std::string> keys, empty;
+  std::vector<tensorflow::DataType> dtypes;
+  for (size_t i = 0; i < handles.size(); ++i) {
+    if (results[i + 1].scalar<bool>()()) continue;
+    int id = captured[handles[i]];
+    std::string key;
+    if (id < checkpoint_graph.nodes_size()) {
+      for (const auto& attribute : checkpoint_graph.nodes(id).attributes()) {
+        if (attribute.name() == "VARIABLE_VALUE") key = attribute.checkpoint_key();
+      }
+    }
+    if (key.empty()) throw Error(prefix + ": no checkpoint value for variable handle " + handles[i]);
+    keys.push_back(key);
+    empty.push_back(handles[i]);
+    dtypes.push_back(meta_graph.object_graph_def().nodes(id).variable().dtype());
+  }
+  if (empty.empty()) return;
+  tensorflow::GraphDef assign;
+  *assign.add_node() = StringConst(scope + "/keys", keys, false);
+  *assign.add_node() = StringConst(scope + "/slices", std::vector<std::string>(keys.size(), ""), false);
+  *assign.add_node() = RestoreOp(scope + "/values", scope + "/prefix", scope + "/keys", scope + "/slices", dtypes);
+  std::vector<std::string> targets;
+  for (size_t i = 0; i < empty.size(); ++i) {
+    tensorflow::NodeDef* node = assign.add_node();
+    node->set_name(scope + "/assign_" + std::to_string(i));
+    node->set_op("AssignVariableOp");
+    node->add_input(empty[i]);
+    node->add_input(scope + "/values:" + std::to_string(i));
+    (*node->mutable_attr())["dtype"].set_type(dtypes[i]);
+    targets.push_back(node->name());
+  }
+  status = bundle->session->Extend(assign);
+  if (status.ok()) status = bundle->session->Run({}, {}, targets, nullptr);
+  if (!status.ok()) throw Error(export_dir + ": cannot restore captured variables: " + FirstLine(status));
+}
+
 }  // namespace
 
 struct SavedModel::Impl {
@@ -178,10 +310,18 @@ std::unique_ptr<SavedModel> SavedModel::Load(const std::string& export_dir, cons
   tensorflow::SessionOptions session_options;
   session_options.config.set_intra_op_parallelism_threads(options.intra_op_threads);
   session_options.config.set_inter_op_parallelism_threads(options.inter_op_threads);
+  for (const auto& candidate : proto.meta_graphs()) {
+    std::set<std::string> tags(candidate.meta_info_def().tags().begin(), candidate.meta_info_def().tags().end());
+    if (tags == wanted && !CapturedVariables(candidate).empty()) {
+      // RestoreCapturedVariables extends the loaded graph, which a static-graph session refuses.
+      session_options.config.mutable_experimental()->set_disable_optimize_for_static_graph(true);
+    }
+  }
   tensorflow::RunOptions run_options;
   std::unordered_set<std::string> tag_set(options.tags.begin(), options.tags.end());
   status = tensorflow::LoadSavedModel(session_options, run_options, export_dir, tag_set, &impl->bundle);
   if (!status.ok()) throw Error(export_dir + ": cannot load SavedModel: " + FirstLine(status));
+  RestoreCapturedVariables(export_dir, &impl->bundle);
 
   const tensorflow::MetaGraphDef& meta_graph = impl->bundle.meta_graph_def;
   for (const auto& [key, signature] : meta_graph.signature_def()) {
