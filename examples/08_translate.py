@@ -74,6 +74,8 @@ def main(argv=None) -> int:
     train.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     train.add_argument("--beam-width", type=int, default=4)
     train.add_argument("--validation", type=float, default=0.2, help="held-out fraction (default 0.2)")
+    train.add_argument("--bleu-pairs", type=int, default=0,
+                       help="score only the first N validation pairs (default 0: all)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--tutorial", action="store_true", help="the tutorial's size: " + json.dumps(TUTORIAL))
     train.add_argument("--quick", action="store_true", help="a tiny model, for tests")
@@ -130,8 +132,9 @@ def run_train(args) -> dict:
                "steps": sum(r.steps for r in reports), "train_s": round(train_s, 1),
                "final_loss": reports[-1].loss if reports else None,
                "tokens_per_s": sum(r.target_tokens for r in reports) / trained_s}
-    if corpus.validation:
-        figures.update(validation_bleu(args.out, config, corpus.validation))
+    scored = corpus.validation[:args.bleu_pairs] if args.bleu_pairs > 0 else corpus.validation
+    if scored:
+        figures.update(validation_bleu(args.out, config, scored))
     return figures
 
 
