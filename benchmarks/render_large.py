@@ -154,7 +154,9 @@ def main(argv=None) -> int:
 
     views = {
         "default": measure_graphkit(loaded, ViewOptions(), args.repeat),
-        "detailed": measure_graphkit(loaded, ViewOptions(depth=args.detailed_depth), args.repeat),
+        # Every op of depth 5, fold rules off: the view must stay over MIN_DETAILED_BOXES boxes.
+        "detailed": measure_graphkit(loaded, ViewOptions(depth=args.detailed_depth, fold_rules=()),
+                                     args.repeat),
     }
     peer = {}
     tfgraphviz = None if args.no_peer else import_tfgraphviz()

@@ -90,13 +90,18 @@ def find_series(graph_def: graph_pb2.GraphDef, min_size: int = MIN_SERIES) -> Se
       a SeriesNames (empty when no series has `min_size` members).
     """
     types = {node.name: node.op for node in graph_def.node}
-    subtree = collections.defaultdict(collections.Counter)   # scope -> op types below it
+    # scope -> (ops below it, sum of their op types' hashes): equal multisets of op types give
+    # equal signatures, at the cost of two integer additions per op and level.
+    count, digest = collections.Counter(), collections.Counter()
     for name, op_type in types.items():
+        code = hash(op_type)
         index = name.rfind("/")
         while index > 0:
-            subtree[name[:index]][op_type] += 1
+            scope = name[:index]
+            count[scope] += 1
+            digest[scope] += code
             index = name.rfind("/", 0, index)
-    scopes = set(subtree)
+    scopes = set(count)
     candidates = collections.defaultdict(list)
     for path in scopes | set(types):
         if path in scopes and path in types:
@@ -105,7 +110,7 @@ def find_series(graph_def: graph_pb2.GraphDef, min_size: int = MIN_SERIES) -> Se
         match = _NUMBERED.match(last)
         base, number = (match.group("base"), int(match.group("number"))) if match else (last, 0)
         if path in scopes:
-            signature = frozenset(subtree[path].items())
+            signature = (count[path], digest[path])
         else:
             signature = types[path]
         candidates[(parent, base, path in scopes, signature)].append((number, path))
@@ -142,12 +147,18 @@ def _mark_chains(graph_def: graph_pb2.GraphDef, series: dict) -> None:
     if not member_index:
         return
 
-    def owners(name: str):
-        parts = name.split("/")
-        for i in range(len(parts)):
-            hit = member_index.get("/".join(parts[:i + 1]))
+    memo = {"": ()}
+
+    def owners(name: str) -> tuple:
+        """(series, member index) for each series member `name` is, or is under."""
+        found = memo.get(name)
+        if found is None:
+            found = owners(name.rpartition("/")[0])
+            hit = member_index.get(name)
             if hit is not None:
-                yield hit
+                found = found + (hit,)
+            memo[name] = found
+        return found
 
     links = collections.defaultdict(set)
     for node in graph_def.node:
