@@ -242,9 +242,12 @@ def test_analyze_keras_export_looks_inside_the_calls(keras_models, capsys):
     assert written["ops"] > 20  # the outer graph alone has a placeholder, handles and one call
     assert any("conv2d" in name for name in written["critical_path"])
     # the serial CNN by FLOPs: conv, bias, relu, matmul, bias, softmax one after another
+    as_written = _json(capsys, "analyze", keras_models[0], "--cost", "flops", "--batch", "4")
+    assert as_written["graph_form"] == "as written, function calls inlined by Grappler"
+    assert as_written["work"] > 10000 and 1.0 <= as_written["work_span"] <= 1.05
     flops = _json(capsys, "analyze", keras_models[0], "--optimized", "--cost", "flops", "--batch", "4")
     assert flops["graph_form"] == "optimised by Grappler"
-    assert flops["work"] > 10000 and 1.0 <= flops["work_span"] <= 1.05
+    assert flops["work"] == as_written["work"] and 1.0 <= flops["work_span"] <= 1.05
 
 
 def test_analyze_tf_module_names_its_functional_loop(module_model, capsys):
@@ -253,6 +256,9 @@ def test_analyze_tf_module_names_its_functional_loop(module_model, capsys):
     assert "functional control-flow op(s) (If/While) counted as one op each" in out
     branch = _json(capsys, "analyze", module_model, "--signature", "branch")
     assert branch["feeds"] == ["branch_v"] and branch["ops"] > 5
+    code, out, err = _cli(capsys, "analyze", module_model, "--cost", "flops")
+    assert code == 2 and err.count("\n") == 1
+    assert "function call(s) remain that Grappler does not inline" in err
 
 
 @pytest.mark.parametrize("form", ["classic", "functional"])

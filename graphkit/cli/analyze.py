@@ -44,7 +44,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from graphkit.errors import AnalysisError
     from graphkit.graphs import work_span as analysis
-    from graphkit.graphs.inline import inline_function_calls
+    from graphkit.graphs.inline import has_function_calls, inline_function_calls
     from graphkit.graphs.load import load_graph
     from graphkit.viz import reports
 
@@ -59,12 +59,16 @@ def run(args) -> int:
     if args.optimized:
         graph_def = analysis.grappler_optimized(graph_def, fetches, feeds)
         graph_form = analysis.GRAPH_OPTIMIZED
+    elif args.cost == "flops" and has_function_calls(graph_def):
+        # FLOP statistics need a graph TensorFlow can import: let Grappler inline the calls, and only that
+        graph_def = analysis.grappler_optimized(graph_def, fetches, feeds, config=analysis.inlining_config())
+        graph_form = analysis.GRAPH_CALLS_INLINED
     # Calls Grappler left, or every call of the graph as written, among what the fetches need.
     inlined = inline_function_calls(analysis.prune(graph_def, fetches, feeds))
     if inlined.calls and args.cost == "flops":
         raise AnalysisError(f"--cost flops: FLOPs are counted on a graph TensorFlow can import, and "
-                            f"{inlined.calls} function call(s) remain to inline; use --cost unit, or add "
-                            f"--optimized where Grappler inlines them")
+                            f"{inlined.calls} function call(s) remain that Grappler does not inline "
+                            f"(e.g. a loop over variables); use --cost unit")
     graph_def, graph_form = inlined.graph_def, inlined.describe(graph_form)
     report = analysis.work_span(graph_def, fetches, feeds, cost=args.cost, graph_form=graph_form,
                                 unknown_dim=args.batch)

@@ -34,6 +34,7 @@ _NEXT_ITERATION_OPS = ("NextIteration", "RefNextIteration")
 GRAPH_AS_WRITTEN = "as written"
 GRAPH_OPTIMIZED = "optimised by Grappler"
 GRAPH_PARTITIONS = "partition graphs of a run"
+GRAPH_CALLS_INLINED = "as written, function calls inlined by Grappler"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -382,6 +383,20 @@ def grappler_optimized(graph_def, fetches: Sequence[str], feeds: Sequence[str] =
     fetch_collection.node_list.value.extend(fetches)
     meta_graph.collection_def["train_op"].CopyFrom(fetch_collection)
     return optimize_graph(config or tf.compat.v1.ConfigProto(), meta_graph)
+
+
+def inlining_config():
+    """A ConfigProto whose Grappler runs only its function optimizer: calls inlined, nothing else rewritten.
+
+    For `grappler_optimized(..., config=inlining_config())`: the graph as
+    written with function bodies in place, importable, so FLOP statistics see
+    every op of a TF2 SavedModel (GRAPH_CALLS_INLINED).
+    """
+    import tensorflow as tf
+
+    config = tf.compat.v1.ConfigProto()
+    config.graph_options.rewrite_options.optimizers.append("function")
+    return config
 
 
 def merge_partition_graphs(run_metadata):
