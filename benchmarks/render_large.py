@@ -26,11 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import types
+import urllib.parse
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -39,12 +43,15 @@ import tensorflow as tf  # noqa: E402
 from graphkit.graphs.load import load_graph  # noqa: E402
 from graphkit.nn import layers, losses  # noqa: E402
 from graphkit.viz import ViewOptions  # noqa: E402
+from graphkit.viz.html import html_document  # noqa: E402
 from graphkit.viz.output import find_dot, run_dot  # noqa: E402
 from graphkit.viz.renderer import draw  # noqa: E402
 
 v1 = tf.compat.v1
 TARGETS = {"default": {"dot_s": 0.5, "svg_s": 1.0}, "detailed": {"svg_s": 10.0}}
 MIN_DETAILED_BOXES = 1000
+HTML_TARGETS = {"html_open_ms": 2000.0, "html_expand_ms": 500.0}
+_BODY_DATA = re.compile(r'data-([a-z-]+)="([^"]*)"')
 
 
 def build_training_graph(stages: int, blocks: int, width: int = 32) -> tf.Graph:
@@ -94,6 +101,36 @@ def measure_graphkit(loaded, options: ViewOptions, repeat: int) -> dict:
             "svg_s": round(statistics.median(svg_times), 3), "svg_bytes": len(svg),
             "accounting": {"visible": accounting.visible, "collapsed": accounting.collapsed,
                            "folded": accounting.folded}}
+
+
+def measure_html(loaded, directory: str) -> dict:
+    """The --format html page of the default view in headless Chromium: ms to its first drawing
+    (from navigation start: HTML and JSON parsing, layout, SVG), and ms for one click that opens
+    the default view's largest collapsed scope. Empty when Debian's `chromium` is not installed."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        return {}
+    view, _ = draw(loaded, ViewOptions())
+    page = os.path.join(directory, "graph.html")
+    with open(page, "w", encoding="utf-8") as handle:
+        handle.write(html_document(loaded, ViewOptions(), view=view))
+    scopes = [box for box in view.boxes if box.kind == "scope" and "[" not in box.name]
+    largest = max(scopes, key=lambda box: box.op_count)
+    target = f"{largest.cluster}/{largest.name}" if largest.cluster else largest.name
+
+    def body(fragment: str) -> dict:
+        url = "file://" + os.path.abspath(page) + fragment
+        done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                               f"--user-data-dir={os.path.join(directory, 'profile')}",
+                               "--virtual-time-budget=20000", "--dump-dom", url],
+                              capture_output=True, text=True, timeout=300, check=True)
+        return dict(_BODY_DATA.findall(re.search(r"<body([^>]*)>", done.stdout).group(1)))
+
+    opened = body("")
+    clicked = body("#" + urllib.parse.urlencode({"expand": target}))
+    return {"html_bytes": os.path.getsize(page), "html_open_ms": float(opened["open-ms"]),
+            "html_boxes": int(opened["nodes"]), "html_expand_ms": float(clicked["expand-ms"]),
+            "html_expanded": target, "html_boxes_after": int(clicked["nodes"])}
 
 
 def import_tfgraphviz():
@@ -158,6 +195,8 @@ def main(argv=None) -> int:
         "detailed": measure_graphkit(loaded, ViewOptions(depth=args.detailed_depth, fold_rules=()),
                                      args.repeat),
     }
+    with tempfile.TemporaryDirectory() as directory:
+        html = measure_html(loaded, directory)
     peer = {}
     tfgraphviz = None if args.no_peer else import_tfgraphviz()
     if tfgraphviz is not None:
@@ -174,6 +213,14 @@ def main(argv=None) -> int:
         print(f"{title:<28}{figures['visible_nodes']:>7}{figures['edges']:>7}"
               f"{figures['dot_s']:>9.3f}{figures['svg_s']:>9.3f}   {target} "
               f"{'met' if met else 'MISSED'}")
+    if html:
+        met = all(html[key] < value for key, value in HTML_TARGETS.items())
+        print(f"html in headless chromium ({html['html_bytes'] / 1e6:.1f} MB): first drawing "
+              f"{html['html_open_ms']:.0f} ms ({html['html_boxes']} boxes), opening {html['html_expanded']} "
+              f"{html['html_expand_ms']:.0f} ms ({html['html_boxes_after']} boxes)   "
+              f"{' '.join(f'{k}<{v:g}' for k, v in HTML_TARGETS.items())} {'met' if met else 'MISSED'}")
+    else:
+        print("html: Debian's chromium not installed, not measured")
     ratios = {}
     for name, figures in peer.items():
         svg = "timeout" if figures["svg_s"] is None else f"{figures['svg_s']:.3f}"
@@ -193,7 +240,8 @@ def main(argv=None) -> int:
                   "dot_s": views["default"]["dot_s"], "svg_s": views["default"]["svg_s"],
                   "detailed_svg_s": views["detailed"]["svg_s"],
                   "detailed_boxes": views["detailed"]["visible_nodes"],
-                  "default": views["default"], "detailed": views["detailed"], "load_s": round(load_s, 3)}
+                  "default": views["default"], "detailed": views["detailed"], "load_s": round(load_s, 3),
+                  **html}
         if peer:
             result["tfgraphviz"] = peer
             result["ratios"] = ratios
