@@ -122,7 +122,7 @@ def translate_demo(out_dir: str, data_path: Optional[str] = None, pairs: int = T
         export_saved_model(session.session, inference.model, export_dir, overwrite=True,
                            signatures={nmt.GREEDY_SIGNATURE: inference.signatures[nmt.GREEDY_SIGNATURE]})
     # Python and C++ on the held-out sentences and a few training ones (those it should know).
-    shown_pairs = corpus.train[:shown // 2] + corpus.validation[:shown - shown // 2]
+    shown_pairs = spread(corpus.train, shown // 2) + spread(corpus.validation, shown - shown // 2)
     comparison = compare_cpp_python(export_dir, {"sentences": sentences + [s for s, _ in shown_pairs]})
     cpp, python = comparison.cpp["translations"], comparison.python["translations"]
     same = sum(a == b for a, b in zip(cpp, python))
@@ -136,6 +136,12 @@ def translate_demo(out_dir: str, data_path: Optional[str] = None, pairs: int = T
               f"{reference_words(english)}")
     print(f"graphkit-run and Python agree on {same} of {len(python)} sentences")
     return {"translator_bleu": bleu.bleu, "translator_cpp_same": same, "translator_sentences": len(python)}
+
+
+def spread(items: list, count: int) -> list:
+    """`count` items evenly spaced over `items` (the corpus is sorted by length: short to long)."""
+    step = max(len(items) // max(count, 1), 1)
+    return items[step - 1::step][:count]
 
 
 def run_demo(out_dir: str = "out", dataset: str = "auto", data_path: Optional[str] = None,
