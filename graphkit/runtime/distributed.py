@@ -40,7 +40,14 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from graphkit.errors import ClusterError, GraphkitError, tf_error_line
+from graphkit.quiet import import_tensorflow
+from graphkit.runtime.cluster import wait_until_answering
 from graphkit.runtime.cluster_spec import PS_JOB, WORKER_JOB, ClusterSpecification, TaskId
+from graphkit.runtime.configs import cluster_config
+from graphkit.runtime.serve_task import start_server
+
+tf = import_tensorflow()
+v1 = tf.compat.v1
 
 EXIT_CLUSTER_LOST = 75  # EX_TEMPFAIL: the cluster lost a task; restart it and try again
 CHECKPOINT_DIR = "checkpoints"
@@ -133,10 +140,8 @@ def build_replicated_model(cluster: ClusterSpecification, task: TaskId, options:
       preloaded data would otherwise land on the parameter servers too).
     """
     from graphkit.models.hello_mnist import build_hello_mnist
-    from graphkit.quiet import import_tensorflow
 
-    tf = import_tensorflow()
-    setter = tf.compat.v1.train.replica_device_setter(
+    setter = v1.train.replica_device_setter(
         cluster=tf.train.ClusterSpec(cluster.as_dict()), worker_device=task.device)
     return build_hello_mnist(learning_rate=options.learning_rate, in_graph_pipeline=False,
                              seed=options.seed, device=setter)
@@ -145,9 +150,7 @@ def build_replicated_model(cluster: ClusterSpecification, task: TaskId, options:
 def parameter_bytes(model) -> int:
     """Bytes of all trainable variables of `model`."""
     with model.graph.as_default():
-        import tensorflow as tf
-
-        variables = tf.compat.v1.trainable_variables()
+        variables = v1.trainable_variables()
     return sum(math.prod(v.shape.as_list()) * v.dtype.base_dtype.size for v in variables)
 
 
@@ -230,20 +233,13 @@ def train_worker(cluster: ClusterSpecification, options: TrainingOptions, output
       ClusterError: bad cluster or task, parameter servers that never answer.
       ClusterLost: a parameter server went away during training.
     """
-    from graphkit.quiet import import_tensorflow
-    from graphkit.runtime.cluster import wait_until_answering
-    from graphkit.runtime.configs import cluster_config
-    from graphkit.runtime.serve_task import start_server
-
     cluster.check_training_jobs()
     task = cluster.task
     if task is None or task.job != WORKER_JOB:
         raise ClusterError(f"{cluster.source}: training runs on a worker task, got {task}")
-    tf = import_tensorflow()
-    v1 = tf.compat.v1
     config = cluster_config(worker_devices(task), options.operation_timeout_s,
                             options.intra_op, options.inter_op)
-    server = None
+    server = None  # held until training ends: the server stops when it is garbage collected
     if target is None:
         server = start_server(cluster, config)
         target = server.target
@@ -281,7 +277,7 @@ def train_worker(cluster: ClusterSpecification, options: TrainingOptions, output
                 feed = {feeds[0]: x_train[indices], feeds[1]: y_train[indices], feeds[2]: True}
                 local_step += 1
                 trace = options.trace_step and local_step == options.trace_step
-                values = session.run_step_fn(_guarded_step(fetches, feed, trace, traced, tf))
+                values = session.run_step_fn(_guarded_step(fetches, feed, trace, traced))
                 global_step = int(values["global_step"])
                 if trace:
                     traffic = _traffic(traced["run_metadata"], task, model)
@@ -321,7 +317,7 @@ def train_worker(cluster: ClusterSpecification, options: TrainingOptions, output
     return result
 
 
-def _guarded_step(fetches, feed, trace: bool, traced: dict, tf):
+def _guarded_step(fetches, feed, trace: bool, traced: dict):
     """A `run_step_fn` step that turns a lost task into ClusterLost.
 
     MonitoredSession would otherwise catch UnavailableError and AbortedError and
@@ -332,8 +328,8 @@ def _guarded_step(fetches, feed, trace: bool, traced: dict, tf):
     def step_fn(step_context):
         kwargs = {}
         if trace:
-            kwargs = {"options": tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE),
-                      "run_metadata": tf.compat.v1.RunMetadata()}
+            kwargs = {"options": v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE),
+                      "run_metadata": v1.RunMetadata()}
             traced["run_metadata"] = kwargs["run_metadata"]
         try:
             return step_context.run_with_hooks(fetches, feed_dict=feed, **kwargs)
@@ -413,13 +409,7 @@ class _CheckpointLog:
         pass
 
 
-def _session_creator_base():
-    from graphkit.quiet import import_tensorflow
-
-    return import_tensorflow().compat.v1.train.SessionCreator
-
-
-class _ReplicaSessionCreator(_session_creator_base()):
+class _ReplicaSessionCreator(v1.train.SessionCreator):
     """Creates a worker's session: the chief restores or initialises, the others wait for the model.
 
     Like MonitoredTrainingSession's creators, but every wait is bounded by
@@ -434,16 +424,12 @@ class _ReplicaSessionCreator(_session_creator_base()):
         self._progress, self._global_step = progress, global_step
 
     def create_session(self):
-        from graphkit.quiet import import_tensorflow
-
-        tf = import_tensorflow()
-        v1 = tf.compat.v1
         self._scaffold.finalize()
         self._wait_for_parameter_servers()
         manager = v1.train.SessionManager(
             local_init_op=self._scaffold.local_init_op, ready_op=self._scaffold.ready_op,
             ready_for_local_init_op=self._scaffold.ready_for_local_init_op,
-            graph=tf.compat.v1.get_default_graph(), recovery_wait_secs=0.5)
+            graph=v1.get_default_graph(), recovery_wait_secs=0.5)
         try:
             if self._task.is_chief:
                 latest = tf.train.latest_checkpoint(self._checkpoint_dir)
@@ -475,10 +461,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="use the task's running server (graphkit cluster start) instead of starting one")
     TrainingOptions.add_arguments(parser)
     args = parser.parse_args(argv)
-    from graphkit.quiet import import_tensorflow
-
     # v1 checkpoint helpers log a deprecation warning on every save
-    import_tensorflow().get_logger().setLevel("ERROR")
+    tf.get_logger().setLevel("ERROR")
     try:
         options = TrainingOptions.from_args(args)
         try:
