@@ -81,6 +81,49 @@ def build_training_graph(stages: int, blocks: int, width: int = 32) -> tf.Graph:
     return graph
 
 
+def build_plain_tf_graph(blocks: int = 36, layers_per_block: int = 4, width: int = 32) -> tf.Graph:
+    """The same kind of model in plain TensorFlow, as a new user writes it: block0 ... block35, each
+    with layer0 ... layer3 (get_variable, matmul, bias_add, relu) and tf.nn.dropout, Adam; ~10,300 ops."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, width], name="x")
+        labels = v1.placeholder(tf.int32, [None], name="labels")
+        keep = v1.placeholder_with_default(1.0, [], name="keep_prob")
+        hidden = x
+        for block in range(blocks):
+            with v1.variable_scope(f"block{block}"):
+                for layer in range(layers_per_block):
+                    with v1.variable_scope(f"layer{layer}"):
+                        weights = v1.get_variable("w", [width, width])
+                        bias = v1.get_variable("b", [width], initializer=v1.zeros_initializer())
+                        hidden = tf.nn.relu(tf.nn.bias_add(tf.matmul(hidden, weights), bias))
+                hidden = tf.nn.dropout(hidden, rate=1.0 - keep)
+        with v1.variable_scope("logits"):
+            logits = tf.matmul(hidden, v1.get_variable("w", [width, 10]))
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+        v1.train.AdamOptimizer(1e-3).minimize(loss, global_step=v1.train.get_or_create_global_step())
+    return graph
+
+
+def write_figures(directory: str) -> None:
+    """The README's drawings: the default view of the plain-TensorFlow graph and of a Keras SavedModel."""
+    import keras
+
+    from graphkit.viz import render
+
+    result = render(build_plain_tf_graph(), os.path.join(directory, "render_plain_tf_10k.svg"))
+    print(result.summary())
+    inputs = keras.Input((784,), name="pixels")
+    hidden = keras.layers.Dense(128, activation="relu", name="hidden")(inputs)
+    hidden = keras.layers.Dropout(0.2, name="dropout")(hidden)
+    hidden = keras.layers.Dense(64, activation="relu", name="hidden_2")(hidden)
+    outputs = keras.layers.Dense(10, activation="softmax", name="probabilities")(hidden)
+    with tempfile.TemporaryDirectory() as saved:
+        tf.saved_model.save(keras.Model(inputs, outputs, name="mnist_mlp"), saved)
+        result = render(saved, os.path.join(directory, "render_keras_saved_model.svg"))
+    print(result.summary())
+
+
 def measure_graphkit(loaded, options: ViewOptions, repeat: int) -> dict:
     """Median DOT and SVG times of one view, with its box count and op accounting."""
     dot_times, svg_times = [], []
@@ -177,10 +220,14 @@ def main(argv=None) -> int:
     parser.add_argument("--peer-timeout", type=float, default=120.0,
                         help="seconds allowed to tfgraphviz's dot")
     parser.add_argument("--quick", action="store_true", help="one run per view and no peer (make bench)")
+    parser.add_argument("--figures", metavar="DIR", help="only write the README's drawings to DIR (docs)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeat, args.no_peer = 1, True
+    if args.figures:
+        write_figures(args.figures)
+        return 0
 
     start = time.perf_counter()
     graph = build_training_graph(args.stages, args.blocks)
