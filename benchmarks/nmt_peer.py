@@ -103,6 +103,33 @@ def make_train_step(encoder: Encoder, decoder: Decoder, optimizer):
     return train_step
 
 
+def make_validation_loss(encoder: Encoder, decoder: Decoder):
+    """Teacher-forced cross-entropy summed over the real target words, and their count.
+
+    Returns:
+      a tf.function (source [B, S], target [B, T]) -> (sum of the losses, words counted):
+      the same figure as graphkit's masked loss times its count, so both sides' validation
+      loss is one number per word.
+    """
+
+    @tf.function
+    def validation_loss(inp, targ):
+        batch = tf.shape(inp)[0]
+        enc_output, dec_hidden = encoder(inp, tf.zeros((batch, encoder.units)))
+        dec_input = tf.fill((batch, 1), START_ID)
+        total, count = 0.0, 0.0
+        for t in range(1, targ.shape[1]):
+            predictions, dec_hidden, _ = decoder(dec_input, dec_hidden, enc_output)
+            mask = tf.cast(tf.not_equal(targ[:, t], 0), tf.float32)
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targ[:, t], logits=predictions)
+            total += tf.reduce_sum(losses * mask)
+            count += tf.reduce_sum(mask)
+            dec_input = tf.expand_dims(targ[:, t], 1)
+        return total, count
+
+    return validation_loss
+
+
 def make_greedy_decoder(encoder: Encoder, decoder: Decoder, max_target_steps: int):
     """The tutorial's `evaluate` for a batch: the most likely word each step, fed back.
 

@@ -100,6 +100,19 @@ def peer_batches(corpus, batch_size: int, seed: int):
         epoch += 1
 
 
+def validation_ids(corpus, count: int):
+    """The first `count` validation pairs as ids, cut to the training corpus's longest lengths."""
+    from graphkit.data.spa_eng import preprocess
+    from graphkit.data.vocabulary import encode
+
+    pairs = corpus.validation[:count]
+    source = [encode(corpus.source_vocab, preprocess(spanish), corpus.max_source_length)
+              for spanish, _ in pairs]
+    target = [encode(corpus.target_vocab, preprocess(english), corpus.max_target_length + 1)
+              for _, english in pairs]
+    return source, target
+
+
 def bleu(hypotheses, validation) -> float:
     """Corpus BLEU-4 (graphkit.models.translator_eval) of preprocessed hypotheses against the English."""
     from graphkit.models.translator_eval import corpus_bleu, reference_words
@@ -141,7 +154,7 @@ def run_peer_bleu(spec) -> dict:
     import nmt_peer
     import numpy as np
 
-    from graphkit.data import spa_eng, vocabulary
+    from graphkit.data import vocabulary
     from graphkit.data.text_batches import pad_ids
 
     size = Size(**spec["size"])
@@ -153,13 +166,16 @@ def run_peer_bleu(spec) -> dict:
         source, target, _ = next(batches)
         loss = train_step(source, target)
     validation = corpus.validation[:spec["bleu_pairs"]]
-    sources = [vocabulary.encode(corpus.source_vocab, spa_eng.preprocess(spanish), corpus.max_source_length)
-               for spanish, _ in validation]
+    sources, targets = validation_ids(corpus, spec["bleu_pairs"])
+    source, _ = pad_ids(sources, corpus.max_source_length)
+    target, _ = pad_ids(targets, corpus.max_target_length + 1)
+    validation_loss = nmt_peer.make_validation_loss(encoder, decoder)
+    sums = [validation_loss(source[i:i + 100], target[i:i + 100]) for i in range(0, len(source), 100)]
     greedy = nmt_peer.make_greedy_decoder(encoder, decoder, corpus.max_target_length)
-    padded, _ = pad_ids(sources, corpus.max_source_length)
-    predicted = np.concatenate([greedy(padded[i:i + 100]).numpy() for i in range(0, len(padded), 100)])
+    predicted = np.concatenate([greedy(source[i:i + 100]).numpy() for i in range(0, len(source), 100)])
     hypotheses = [vocabulary.decode(corpus.target_vocab, row) for row in predicted]
     return {"bleu": bleu(hypotheses, validation), "loss": float(loss.numpy()),
+            "validation_loss": float(sum(total for total, _ in sums) / sum(count for _, count in sums)),
             "examples": hypotheses[:3]}
 
 
@@ -198,6 +214,7 @@ def run_graphkit_bleu(spec) -> dict:
                           checkpoint_dir=checkpoints) as session:
             reports = train_translator(session, corpus.source_ids, corpus.target_ids, epochs=10**9,
                                        batch_size=size.batch, seed=spec["seed"], max_steps=spec["bleu_steps"])
+            validation_loss = graphkit_validation_loss(session, *validation_ids(corpus, spec["bleu_pairs"]))
         inference = build_translator_inference(config, corpus.source_vocabulary_path,
                                                corpus.target_vocabulary_path)
         with open_translator(inference, checkpoints) as session:
@@ -205,7 +222,21 @@ def run_graphkit_bleu(spec) -> dict:
             greedy = translate_all(session, inference, spanish, signature="greedy")
             beam = translate_all(session, inference, spanish, signature="beam_search")
     return {"bleu": bleu(greedy, validation), "beam_bleu": bleu(beam, validation), "loss": reports[-1].loss,
-            "examples": list(greedy[:3])}
+            "validation_loss": validation_loss, "examples": list(greedy[:3])}
+
+
+def graphkit_validation_loss(session, sources, targets) -> float:
+    """The training graph's masked loss over validation pairs, per target word (teacher forcing)."""
+    from graphkit.data.text_batches import padded_batches
+
+    model = session.model
+    total = count = 0.0
+    for batch in padded_batches(sources, targets, 100, seed=0, bucket=False):
+        words = float(batch["target_length"].sum() - len(batch["target_length"]))
+        feed = {model.feedable[name]: batch[name] for name in batch}
+        total += float(session.session.run(model.loss, feed)) * words
+        count += words
+    return total / count
 
 
 PHASES = {"peer": (run_peer_throughput, run_peer_bleu),
@@ -254,6 +285,8 @@ def summarize(args, throughput: dict, quality: dict, size: Size, bleu_size: Size
         "bleu_units": bleu_size.units, "bleu_embedding": bleu_size.embedding,
         "graphkit_bleu": quality["graphkit"]["bleu"], "graphkit_beam_bleu": quality["graphkit"]["beam_bleu"],
         "peer_bleu": quality["peer"]["bleu"],
+        "graphkit_validation_loss": quality["graphkit"]["validation_loss"],
+        "peer_validation_loss": quality["peer"]["validation_loss"],
         "graphkit_phase_wall_s": [throughput["graphkit"]["wall_s"], quality["graphkit"]["wall_s"]],
         "peer_phase_wall_s": [throughput["peer"]["wall_s"], quality["peer"]["wall_s"]],
         "bleu_gap": quality["graphkit"]["bleu"] - quality["peer"]["bleu"],
@@ -276,6 +309,8 @@ def print_table(s: dict) -> None:
     print(f"quality after {s['bleu_steps']} steps ({s['bleu_corpus_pairs']} pairs, units {s['bleu_units']}, "
           f"embedding {s['bleu_embedding']}), BLEU-4 on {s['bleu_pairs']} validation pairs")
     print(f"{'BLEU, greedy':28}{s['graphkit_bleu']:>12.2f}{s['peer_bleu']:>12.2f}{s['bleu_gap']:>+10.2f}")
+    print(f"{'validation loss / word':28}{s['graphkit_validation_loss']:>12.3f}"
+          f"{s['peer_validation_loss']:>12.3f}")
     print(f"{'BLEU, beam search':28}{s['graphkit_beam_bleu']:>12.2f}{'-':>12}{s['beam_gain']:>+10.2f}")
     for side in ("graphkit", "peer"):
         print(f"{side} translates: " + " | ".join(s[f"{side}_examples"]))

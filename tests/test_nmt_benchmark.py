@@ -65,6 +65,14 @@ def test_peer_batches_pad_to_the_longest_and_drop_the_remainder(bench, corpus, t
     assert next_source.shape == (5, data.max_source_length)
 
 
+def test_validation_ids_are_cut_like_the_training_ids(bench, corpus, tmp_path):
+    data = bench.prepare(corpus, 30, str(tmp_path))
+    sources, targets = bench.validation_ids(data, 4)
+    assert len(sources) == len(targets) == 4
+    assert all(len(ids) <= data.max_source_length and ids[-1] == 3 for ids in sources)
+    assert all(len(ids) <= data.max_target_length + 1 and ids[0] == 2 for ids in targets)
+
+
 def test_bleu_scores_exact_and_wrong_translations(bench):
     validation = [("Hola.", "Hello, my friend."), ("Es un gato grande.", "It is a big cat.")]
     assert bench.bleu(["hello , my friend .", "it is a big cat ."], validation) == pytest.approx(100.0)
@@ -75,8 +83,9 @@ def test_summary_figures(bench):
     args = types.SimpleNamespace(size="small", steps=10, warmup_steps=2, bleu_steps=100, bleu_pairs=50)
     throughput = {"graphkit": {"seconds": 2.0, "target_tokens": 3000, "peak_rss_mb": 800.0, "wall_s": 9.0},
                   "peer": {"seconds": 5.0, "target_tokens": 2900, "peak_rss_mb": 1000.0, "wall_s": 20.0}}
-    quality = {"graphkit": {"bleu": 20.0, "beam_bleu": 21.5, "examples": ["a"], "wall_s": 30.0},
-               "peer": {"bleu": 19.0, "examples": ["b"], "wall_s": 40.0}}
+    quality = {"graphkit": {"bleu": 20.0, "beam_bleu": 21.5, "validation_loss": 2.0, "examples": ["a"],
+                            "wall_s": 30.0},
+               "peer": {"bleu": 19.0, "validation_loss": 2.1, "examples": ["b"], "wall_s": 40.0}}
     size = bench.SIZES["small"]
     summary = bench.summarize(args, throughput, quality, size, size)
     assert summary["graphkit_tokens_per_s"] == 1500.0 and summary["peer_tokens_per_s"] == 580.0
@@ -85,3 +94,4 @@ def test_summary_figures(bench):
     assert summary["peak_rss_ratio"] == 0.8
     assert summary["bleu_gap"] == 1.0 and summary["beam_gain"] == 1.5
     assert summary["steps"] == 10 and summary["peer_phase_wall_s"] == [20.0, 40.0]
+    assert summary["graphkit_validation_loss"] == 2.0 and summary["peer_validation_loss"] == 2.1
