@@ -16,7 +16,11 @@ target cells of the batches are real tokens, with it 97.5% and 92.9%: 208,384
 source and 226,544 target cells instead of 302,960 and 271,856, so a model that
 loops over each batch's own width runs 1.45x fewer encoder steps and 1.20x fewer
 decoder steps. (The tutorial pads every sentence to the corpus's longest, 16 and 11
-ids: 480,000 and 330,000 cells.)
+ids: 480,000 and 330,000 cells.) In time, graphkit's translator at the small size
+(10,000 pairs, units 256, batch 64) trained 600 steps and translated 500 sentences
+in 107 s with bucketing and 170 s without (one run each, on the shared 2-core
+machine under load, so a rough figure); the validation BLEU after those steps was
+1.9 and 1.6.
 """
 
 from __future__ import annotations
