@@ -19,6 +19,8 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,9 @@ from graphkit.cli.main import main as cli_main
 README = Path(__file__).resolve().parents[1] / "README.md"
 FENCE = re.compile(r"^```(\w*)\s*$")
 SHELL_LANGUAGES = ("", "sh", "bash", "shell", "console")
+# Commands that set process-wide TensorFlow state read once per process (XLA flags): they run as
+# `python -m graphkit ...` in a fresh process, as a user runs them, instead of in this test's process.
+FRESH_PROCESS = ("xla",)
 
 
 def readme_blocks() -> list[tuple[str, int, list[str]]]:
@@ -144,8 +149,13 @@ def test_readme_command_runs_as_written(in_sandbox, capsys, line, argv, shown_er
     system_copy = os.path.isdir("/usr/share/datasets/fashion-mnist")
     if argv[:1] == ["data"] and shown_error is None and not system_copy:
         pytest.skip("graphkit data needs Debian's dataset-fashion-mnist here (no download in tests)")
-    code = cli_main(argv)
-    out, err = capsys.readouterr()
+    if argv[0] in FRESH_PROCESS:
+        result = subprocess.run([sys.executable, "-m", "graphkit", *argv], capture_output=True, text=True,
+                                env={**os.environ, "PYTHONPATH": str(README.parent)})
+        code, out, err = result.returncode, result.stdout, result.stderr
+    else:
+        code = cli_main(argv)
+        out, err = capsys.readouterr()
     if shown_error is None:
         assert code == 0, f"README line {line}: graphkit {' '.join(argv)}\n{err}"
         assert out.strip(), f"README line {line}: printed nothing"

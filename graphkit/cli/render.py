@@ -51,11 +51,13 @@ def add_parser(subparsers) -> None:
                              "instead of folding them (default: folded)")
     parser.add_argument("--fold-rule", action="append", default=[], metavar="LABEL=OP>OP",
                         help="also draw this op chain as one labelled block, e.g. 'gelu=Mul>Erf>AddV2>Mul' "
-                             "(repeatable; the built-in rules fold dense layers and dropout)")
+                             "(repeatable; default: none beyond the built-in rules, which fold dense "
+                             "layers and dropout)")
     parser.add_argument("--no-fold-rules", action="store_true",
-                        help="draw every op of dense layers, dropout and --fold-rule chains")
+                        help="draw every op of dense layers, dropout and --fold-rule chains (default: off)")
     parser.add_argument("--no-series", action="store_true",
-                        help="draw numbered siblings (block0 ... block35) one by one, not as one series box")
+                        help="draw numbered siblings (block0 ... block35) one by one, not as one series box "
+                             "(default: off)")
     parser.add_argument("--color-groups", metavar="FILE.json",
                         help="fill boxes by group: a JSON object of op name -> group label "
                              "(a device, an XLA cluster ...); the drawing gets a legend (default: none)")
