@@ -39,7 +39,7 @@ import time
 from graphkit.quiet import import_tensorflow  # noqa: E402
 
 import_tensorflow()
-from graphkit.errors import GraphkitError  # noqa: E402
+from graphkit.errors import ClusterError, GraphkitError  # noqa: E402
 from graphkit.runtime.cluster import local_cluster  # noqa: E402
 from graphkit.runtime.cluster_spec import PS_JOB, TaskId, resolve_cluster  # noqa: E402
 from graphkit.runtime.distributed import CHECKPOINT_DIR, PROGRESS_DIR, TrainingOptions, train_worker  # noqa: E402
@@ -78,7 +78,7 @@ def parse_kills(specs):
     for spec in specs:
         task, sep, step = spec.partition("@")
         if not sep or not step.isdigit():
-            raise GraphkitError(f"--kill {spec}: expected TASK@STEP such as worker:1@300")
+            raise ClusterError(f"--kill {spec}: expected TASK@STEP such as worker:1@300")
         kills.append((int(step), TaskId.parse(task)))
     return sorted(kills)
 

@@ -171,3 +171,20 @@ def test_a_worker_whose_parameter_server_never_answers_fails_in_one_line(tmp_pat
     assert completed.stderr.strip().splitlines()[-1] == \
         f"error: ps:0: no answer from 127.0.0.1:{ps_port} within 2 s"
     assert completed.returncode != EXIT_CLUSTER_LOST and time.monotonic() - start < 180
+
+
+def test_scaling_benchmark_counts_examples_over_the_window_all_workers_share():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "distributed_scaling", os.path.join(REPO, "benchmarks", "distributed_scaling.py"))
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    # worker 0 steps every 0.1 s from t=0, worker 1 every 0.2 s from t=1; they overlap on [1, 3]
+    logs = {"worker:0": [(0.1 * i, 10 + i) for i in range(31)],
+            "worker:1": [(1.0 + 0.2 * i, 10 + i) for i in range(11)]}
+    rate, window = benchmark.windowed_rate(logs, batch_size=100)
+    assert window == pytest.approx(2.0)
+    assert rate == pytest.approx((20 + 10) * 100 / 2.0)  # 20 steps of worker 0 and 10 of worker 1 in 2 s
+    with pytest.raises(RuntimeError, match="did not overlap"):
+        benchmark.windowed_rate({"a": [(0.0, 1), (1.0, 2)], "b": [(2.0, 1), (3.0, 2)]}, batch_size=1)
