@@ -272,7 +272,8 @@ def test_missing_and_corrupt_directories(tmp_path, hello_export):
 
 
 def test_unknown_tags_and_signature(hello_export):
-    with pytest.raises(SavedModelError, match=r"no MetaGraph with tags \[gpu,serve\]; available tag sets: \[serve\]"):
+    with pytest.raises(SavedModelError,
+                       match=r"no MetaGraph with tags \[gpu,serve\]; available tag sets: \[serve\]"):
         load_saved_model(hello_export[0], tags=["serve", "gpu"])
     with load_saved_model(hello_export[0]) as loaded:
         with pytest.raises(SavedModelError, match=r"no signature 'classify'; known: \['serving_default'\]"):
@@ -286,7 +287,8 @@ def test_unknown_tags_and_signature(hello_export):
      r"input 'x': expected dtype float32 for x:0 \[\?,28,28\] float32, got int64"),
     ({"x": np.zeros((1, 28, 27), np.float32)}, ShapeError,
      r"input 'x': expected shape x:0 \[\?,28,28\] float32, got \[1, 28, 27\]"),
-    ({"x": np.zeros((28, 28), np.float32)}, ShapeError, r"expected shape x:0 \[\?,28,28\] float32, got \[28, 28\]"),
+    ({"x": np.zeros((28, 28), np.float32)}, ShapeError,
+     r"expected shape x:0 \[\?,28,28\] float32, got \[28, 28\]"),
 ])
 def test_bad_inputs_are_one_line_errors(hello_export, inputs, error, message):
     with load_saved_model(hello_export[0]) as loaded:
@@ -299,7 +301,8 @@ def test_bad_inputs_are_one_line_errors(hello_export, inputs, error, message):
 
 def test_string_input_rejects_numbers(lookup_export):
     with load_saved_model(lookup_export) as loaded:
-        with pytest.raises(DTypeError, match="input 'words': expected dtype string for words:0 .*, got int64"):
+        with pytest.raises(DTypeError,
+                           match="input 'words': expected dtype string for words:0 .*, got int64"):
             run_signature(loaded, {"words": np.array([1, 2]), "shift": np.array([0, 0], np.int32)})
 
 
