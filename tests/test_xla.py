@@ -17,6 +17,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import write_mnist_npz
 from google.protobuf import text_format
 from tensorflow.core.framework import attr_value_pb2, graph_pb2
 
@@ -29,6 +30,7 @@ from graphkit.runtime import xla
 from graphkit.viz.renderer import draw
 
 v1 = tf.compat.v1
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 3000  # floats of the chain in the CLI runs: small, the clusters do not depend on it
 CHAIN_TYPES = {"Mul", "AddV2", "Sub", "Maximum", "Minimum", "Abs"}
 
@@ -42,8 +44,9 @@ def _chain_ops(length: int = 16) -> set:
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory):
     """The JSON reports of `graphkit xla elementwise` in session, scope and function mode (one
-    fresh process, so that the flags are set before TensorFlow reads them), and the exit code and
-    stderr of a process that sets the auto-clustering flag too late; both run at once."""
+    fresh process, so that the flags are set before TensorFlow reads them); the exit code, stdout
+    and stderr of a process that sets the auto-clustering flag too late and of example 01 trained
+    with the whole step compiled. The three processes run at once."""
     root = tmp_path_factory.mktemp("xla")
     common = ["--size", str(SIZE), "--json"]
     runs = {
@@ -54,9 +57,13 @@ def cli_runs(tmp_path_factory):
                   "--draw", str(root / "scope.dot")],
         "function": ["--mode", "function"],
     }
+    chain = elementwise.build_elementwise_chain(size=SIZE)
+    tf.io.write_graph(chain.graph.as_graph_def(), str(root), "chain.pb", as_text=False)
+    render = ["render", str(root / "chain.pb"), "-o", str(root / "render.dot"), "--color", "xla",
+              "--prune-to", "y"]
     script = "from graphkit.cli.main import main\n" + "".join(
         f"print({name!r}, flush=True)\nassert main(['xla', 'elementwise', *{args + common!r}]) == 0\n"
-        for name, args in runs.items())
+        for name, args in runs.items()) + f"assert main({render!r}) == 0\n"
     late = ("import tensorflow as tf\n"
             "tf.compat.v1.Session().close()\n"
             "from graphkit.runtime import xla\n"
@@ -64,15 +71,20 @@ def cli_runs(tmp_path_factory):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("TF_XLA_FLAGS", None)
     env.pop("XLA_FLAGS", None)
-    processes = {name: subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+    data = write_mnist_npz(root / "mnist.npz", train_count=1200, test_count=300)
+    example_01 = [os.path.join(ROOT, "examples", "01_hello_mnist.py"), "--dataset", "mnist", "--data", data,
+                  "--epochs", "3", "--xla", "step", "--json"]
+    processes = {name: subprocess.Popen([sys.executable, *command], stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True, env=env)
-                 for name, code in (("reports", script), ("late", late))}
+                 for name, command in (("reports", ["-c", script]), ("late", ["-c", late]),
+                                       ("example_01", example_01))}
     done = {name: (process.communicate(timeout=600), process.returncode)
             for name, process in processes.items()}
     (out, err), code = done["reports"]
     assert code == 0, err[-3000:]
     lines = out.strip().splitlines()
-    results = {"root": root, "late": (done["late"][1], *done["late"][0])}
+    results = {"root": root, "late": (done["late"][1], *done["late"][0]),
+               "example_01": (done["example_01"][1], *done["example_01"][0])}
     for name in runs:
         results[name] = json.loads(lines[lines.index(name) + 1])
     return results
@@ -136,6 +148,13 @@ def test_report_equals_tensorflows_clustering_dump(cli_runs, mode):
     dumped = _dumped_clusters(cli_runs["root"] / f"{mode}_dumps")
     assert dumped, "TensorFlow wrote no clustering dump"
     assert {c["name"]: set(c["ops"]) for c in report["clusters"]} == dumped
+
+
+def test_render_color_xla_fills_the_chain(cli_runs):
+    drawn = {match.group(1): match.group(2) for match in re.finditer(
+        r'^\s*"?([^"\s]+)"? \[(.*)\]$', (cli_runs["root"] / "render.dot").read_text(), re.MULTILINE)}
+    assert all("XLA cluster: cluster_" in drawn[op] for op in _chain_ops())
+    assert "XLA cluster" in (cli_runs["root"] / "render.dot").read_text().split("legend", 1)[1]
 
 
 def test_hlo_dump_written(cli_runs):
@@ -355,3 +374,12 @@ def test_read_clustering_dumps_pairs_files_by_index(tmp_path):
         xla_clusters.read_clustering_dumps(str(tmp_path))
     with pytest.raises(XlaError, match="no such directory"):
         xla_clusters.read_clustering_dumps(str(tmp_path / "missing"))
+
+
+
+def test_example_01_trains_with_the_whole_step_compiled(cli_runs):
+    code, out, err = cli_runs["example_01"]
+    assert code == 0, err[-2000:]
+    figures = json.loads(out.strip().splitlines()[-1])
+    assert figures["xla"] == "step" and figures["test_accuracy"] > 0.95
+    assert re.search(r"XLA compiles \d+ ops of the step", out)
