@@ -33,6 +33,7 @@ from graphkit import constants
 from graphkit.errors import ArgumentError, GraphFileError, SavedModelError, tf_error_line
 from graphkit.graphs.saved_model import (
     TensorRecord,
+    parse_saved_model,
     parse_tags,
     read_saved_model,
     select_meta_graph,
@@ -211,8 +212,11 @@ def _load_binary(data: bytes, path: str, tag_set, signature) -> LoadedGraph:
                 meta_graph = meta_graph_pb2.MetaGraphDef.FromString(data)
                 _check_graph_def(meta_graph.graph_def, path)
                 return _from_meta_graph(meta_graph, path, KIND_META_GRAPH, signature)
-            saved_model = saved_model_pb2.SavedModel.FromString(data)
-            if saved_model.meta_graphs and saved_model.meta_graphs[0].graph_def.node:
+            try:
+                saved_model = parse_saved_model(data, path)
+            except SavedModelError:  # not SavedModel bytes either
+                continue
+            if saved_model.meta_graphs[0].graph_def.node:
                 return _from_saved_model(saved_model, path, tag_set, signature)
         except (message.DecodeError, GraphFileError):
             continue
