@@ -30,6 +30,7 @@ Three traps this module handles:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import shutil
@@ -112,10 +113,12 @@ def _add_flags(variable: str, flags: Sequence[str]) -> None:
         os.environ[variable] = " ".join(kept + list(flags))
 
 
+@dataclasses.dataclass(frozen=True)
 class _Probe:
-    def __init__(self, auto_clustering: bool, clustering_dumps: bool):
-        self.auto_clustering = auto_clustering
-        self.clustering_dumps = clustering_dumps
+    """What a probe session saw: an unmarked chain auto-clustered; a clustering dump written."""
+
+    auto_clustering: bool
+    clustering_dumps: bool
 
 
 def _probe() -> _Probe:
