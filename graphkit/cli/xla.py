@@ -37,7 +37,8 @@ def add_parser(subparsers) -> None:
                         help="hello_mnist --mode scope: name scopes to compile (default: the whole "
                              "step, graphkit.models.hello_mnist.XLA_SCOPES['step'])")
     parser.add_argument("--dump-dir", metavar="DIR",
-                        help="keep TensorFlow's clustering dumps in DIR (default: none)")
+                        help="keep TensorFlow's clustering dumps in a new clustering_* directory in DIR "
+                             "(default: none)")
     parser.add_argument("--hlo-dir", metavar="DIR",
                         help="XLA writes each compiled cluster's HLO text to DIR (default: none)")
     parser.add_argument("--draw", metavar="OUT.svg",
