@@ -43,7 +43,7 @@ import tensorflow as tf  # noqa: E402
 from graphkit.graphs.load import load_graph  # noqa: E402
 from graphkit.nn import layers, losses  # noqa: E402
 from graphkit.viz import ViewOptions  # noqa: E402
-from graphkit.viz.html import html_document  # noqa: E402
+from graphkit.viz.html import TRAINING_SCOPE, html_document  # noqa: E402
 from graphkit.viz.output import find_dot, run_dot  # noqa: E402
 from graphkit.viz.renderer import draw  # noqa: E402
 
@@ -158,8 +158,11 @@ def measure_html(loaded, directory: str) -> dict:
     with open(page, "w", encoding="utf-8") as handle:
         handle.write(html_document(loaded, ViewOptions(), view=view))
     scopes = [box for box in view.boxes if box.kind == "scope" and "[" not in box.name]
-    largest = max(scopes, key=lambda box: box.op_count)
-    target = f"{largest.cluster}/{largest.name}" if largest.cluster else largest.name
+    if scopes:
+        largest = max(scopes, key=lambda box: box.op_count)
+        target = f"{largest.cluster}/{largest.name}" if largest.cluster else largest.name
+    else:  # a small graph drawn whole: open the training machinery's frame instead
+        target = TRAINING_SCOPE
 
     def body(fragment: str) -> dict:
         url = "file://" + os.path.abspath(page) + fragment

@@ -39,7 +39,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--depth", type=int, metavar="N",
                         help="expand N levels of name scopes (default: automatic, at most --max-boxes boxes)")
     parser.add_argument("--max-boxes", type=int, default=DEFAULT_MAX_BOXES, metavar="N",
-                        help=f"box budget of the automatic view (default: {DEFAULT_MAX_BOXES})")
+                        help=f"box budget of the automatic view; small stubs for edges to shared inputs "
+                             f"and training machinery come on top (default: {DEFAULT_MAX_BOXES})")
     parser.add_argument("--expand", nargs="+", action="extend", default=[], metavar="SCOPE",
                         help="draw these scopes expanded (default: none)")
     parser.add_argument("--hide", nargs="+", action="extend", default=[], metavar="SCOPE",

@@ -4,9 +4,13 @@
     render(model, "out/hello_mnist.svg")           # GraphModel, tf.Graph, GraphDef or path
 
 Modules, one job each: `walk` decides boxes, clusters and edges (content only);
-`noise` finds training machinery to fold; `tensor_facts` reads shapes, dtypes and
-attrs from NodeDefs; `style` holds the look; `dot` makes a graphviz.Digraph;
-`output` runs Graphviz and writes files atomically; `renderer` ties them together.
+`series` finds numbered siblings (`block[0-35]`); `fold_rules` folds op chains
+(`dense (relu)`, `dropout`); `functions` inlines function bodies (PartitionedCall,
+If, While) for drawing; `noise` finds training machinery to fold; `tensor_facts`
+reads shapes, dtypes and attrs from NodeDefs; `color_groups` fills boxes by a
+grouping of ops; `style` holds the look; `dot` makes a graphviz.Digraph; `html`
+writes the offline interactive page (`html_view.js`); `output` runs Graphviz and
+writes files atomically; `renderer` ties them together.
 Beside the drawings: `chrome_trace` and `gantt` write traced steps, `partitions`
 draws a run's partition graphs (one cluster per device, `_Send`/`_Recv` between), and
 `reports` formats every text report. Protos and records in; no Session runs here.

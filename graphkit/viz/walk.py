@@ -86,7 +86,8 @@ class ViewOptions:
       prune_to: op or tensor name (or signature output key): keep only what it depends on.
       show_training_noise: draw gradients, optimizer slots, initializers and
         save/restore ops in their scopes instead of folding each group into one box.
-      max_boxes: the box budget of the automatic expansion.
+      max_boxes: the box budget of the automatic expansion (the small stubs that stand for
+        edges to auxiliary and folded boxes come on top).
       series: draw numbered siblings of the same structure as one series box (`block[0-35]`).
       fold_rules: op chains drawn as one labelled block (graphkit.viz.fold_rules.FoldRule or
         "LABEL=OpType>OpType" text); None: DEFAULT_FOLD_RULES (dense layers, dropout); (): none.
