@@ -205,7 +205,8 @@ def test_cluster_command_starts_reports_and_stops_servers(tmp_path, capsys):
 
 
 def test_running_servers_stop_even_when_the_block_fails(tmp_path):
-    cluster = servers.local_cluster(ps=1, workers=1)
+    (port,) = servers.free_loopback_ports(1)
+    cluster = parse_cluster({"ps": [f"127.0.0.1:{port}"]})  # one task: one process to start
     with time_limit(120, "running_servers"):
         with pytest.raises(RuntimeError, match="the test body failed"):
             with servers.running_servers(cluster, str(tmp_path)) as processes:
