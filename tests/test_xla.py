@@ -63,7 +63,17 @@ def cli_runs(tmp_path_factory):
               "--prune-to", "y"]
     script = "from graphkit.cli.main import main\n" + "".join(
         f"print({name!r}, flush=True)\nassert main(['xla', 'elementwise', *{args + common!r}]) == 0\n"
-        for name, args in runs.items()) + f"assert main({render!r}) == 0\n"
+        for name, args in runs.items()) + f"assert main({render!r}) == 0\n" + (
+        "import tensorflow as tf\n"
+        "from graphkit.models import elementwise\n"
+        "from graphkit.runtime import xla\n"
+        "model = elementwise.build_elementwise_chain(size=8, build=xla.compile_in_jit_scope)\n"
+        "with model.graph.as_default():\n"
+        "    init = tf.compat.v1.global_variables_initializer()\n"
+        "session = tf.compat.v1.Session(graph=model.graph)\n"
+        "session.run(init)\n"
+        f"with xla.clustered_graph_dumps({str(root / 'api_dumps')!r}):\n"
+        "    session.run(model.outputs['y'])\n")
     late = ("import tensorflow as tf\n"
             "tf.compat.v1.Session().close()\n"
             "from graphkit.runtime import xla\n"
@@ -155,6 +165,13 @@ def test_render_color_xla_fills_the_chain(cli_runs):
         r'^\s*"?([^"\s]+)"? \[(.*)\]$', (cli_runs["root"] / "render.dot").read_text(), re.MULTILINE)}
     assert all("XLA cluster: cluster_" in drawn[op] for op in _chain_ops())
     assert "XLA cluster" in (cli_runs["root"] / "render.dot").read_text().split("legend", 1)[1]
+
+
+def test_clustered_graph_dumps_writes_one_graphs_decisions(cli_runs):
+    dumps = xla_clusters.read_clustering_dumps(str(cli_runs["root"] / "api_dumps"))
+    [dump] = dumps
+    [(name, ops)] = xla_clusters.clusters_from_attrs(dump.marked).items()
+    assert _chain_ops() <= set(ops)
 
 
 def test_hlo_dump_written(cli_runs):

@@ -11,6 +11,8 @@
     xla.confine_jit(graph)                        # ... and nothing else is, even under auto-clustering
     config = xla.auto_clustering_config()        # session: TensorFlow clusters what it can
     report, values = xla.run_cluster_report(graph, [y], {x: data}, config)
+    with xla.clustered_graph_dumps("dumps/"):       # TensorFlow's clustering decisions, as files
+        session.run(y, {x: data})                  # (XLA's HLO: enable_xla_flags(hlo_dump_dir=...))
 
 Three traps this module handles:
 - `jit_scope` is a hint: with auto-clustering on, TensorFlow may cluster ops
@@ -156,6 +158,21 @@ def _cached_probe(tf_xla_flags: str, xla_flags: str) -> _Probe:
 
 def _hlo_dump_took(directory: str) -> bool:
     return any(name.endswith(".txt") for name in os.listdir(directory))
+
+
+@contextlib.contextmanager
+def clustered_graph_dumps(directory: str):
+    """Inside the block, TensorFlow writes its clustering decisions for each graph a session first
+    runs into `directory` (`mark_for_compilation[_annotated][_k].pbtxt`; graphkit.graphs.xla_clusters
+    reads them).
+
+    Raises:
+      XlaError: the directory cannot be written, or clustering dumps are off (flag set too late).
+    """
+    check_writable_dir(directory)
+    enable_xla_flags(clustering_dumps=True)
+    with _dump_graphs_to(directory):
+        yield
 
 
 @contextlib.contextmanager
