@@ -4,7 +4,7 @@ The commands run in a sandbox directory that holds what `make demo` writes
 (`out/hello_mnist.pb`, `out/checkpoints/`, `out/saved_model/`), trained on a
 few generated images instead of the full dataset, plus the user files the
 README names (`frozen.pb`, `graph.pb`, `graph.pbtxt`, `train.pb`, `placed.pb`,
-`keras_model/`, small `.npy` arrays). The Python blocks run in README order in
+`big.pb`, `groups.json`, `keras_model/`, small `.npy` arrays). The Python blocks run in README order in
 one namespace, as a reader pasting them into one session would, with small
 `x_train, y_train, x_test, y_test` arrays. A command followed in its block by
 a line `graphkit CMD: error: ...` is the README showing an error: it must fail
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import shlex
@@ -104,8 +105,11 @@ def sandbox(tmp_path_factory, blobs):
         session.fit({"x": images[:128], "labels": labels[:128]}, epochs=1, batch_size=32, progress=False)
         export_saved_model(session.session, model, str(root / "out" / "saved_model"), frozen=True)
     shutil.copy(root / "out" / "saved_model" / "frozen_graph.pb", root / "frozen.pb")
-    for name in ("graph.pb", "train.pb"):
+    for name in ("graph.pb", "train.pb", "big.pb"):
         shutil.copy(root / "out" / "hello_mnist.pb", root / name)
+    # a user's colour groups for graph.pb: op name -> group label
+    ops = [node.name for node in model.graph_def().node]
+    (root / "groups.json").write_text(json.dumps({name: f"group {i % 2}" for i, name in enumerate(ops[:20])}))
     # a user's own training graph, fed by placeholders (no in-graph pipeline to load first)
     write_graph_def(build_hello_mnist(seed=2, in_graph_pipeline=False).graph_def(), str(root / "placed.pb"))
     from google.protobuf import text_format
