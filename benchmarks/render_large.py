@@ -166,8 +166,9 @@ def measure_html(loaded, directory: str) -> dict:
 
     def body(fragment: str) -> dict:
         url = "file://" + os.path.abspath(page) + fragment
+        profile = os.path.join(directory, "profile")
         done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                               f"--user-data-dir={os.path.join(directory, 'profile')}",
+                               "--disable-dev-shm-usage", f"--user-data-dir={profile}",
                                "--virtual-time-budget=20000", "--dump-dom", url],
                               capture_output=True, text=True, timeout=300, check=True)
         return dict(_BODY_DATA.findall(re.search(r"<body([^>]*)>", done.stdout).group(1)))

@@ -25,8 +25,8 @@ def dump_dom(page, tmp_path, expand=()) -> tuple[dict, set]:
     if expand:
         url += "#" + urllib.parse.urlencode({"expand": ",".join(expand)})
     done = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=10000", "--dump-dom", url],
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom", url],
         capture_output=True, text=True, timeout=180, check=True)
     body = BODY.search(done.stdout)
     assert body, done.stdout[:500]
