@@ -50,6 +50,10 @@ def test_keras_saved_model_draws_its_layers_inside_the_function_bodies(keras_sav
     assert result.accounting.balanced and result.accounting.total > result.ops
     assert "[folded] save/restore" in drawing.nodes
 
+    render(keras_saved_model, str(tmp_path / "keras.html"))  # the offline page has the bodies too
+    page = (tmp_path / "keras.html").read_text()
+    assert '"StatefulPartitionedCall/StatefulPartitionedCall/' in page and "hidden_1/MatMul" in page
+
 
 def test_functional_while_and_if_become_loop_and_branch_frames(tmp_path):
     graph = tf.Graph()

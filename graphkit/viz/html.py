@@ -20,6 +20,7 @@ from typing import Optional
 from graphkit.graphs.load import LoadedGraph
 from graphkit.graphs.names import op_name
 from graphkit.viz import walk
+from graphkit.viz.functions import inline_bodies
 from graphkit.viz.series import SeriesNames, find_series
 from graphkit.viz.style import DEFAULT_STYLE, Style
 
@@ -41,7 +42,7 @@ def html_document(loaded: LoadedGraph, options: Optional[walk.ViewOptions] = Non
     Returns:
       the HTML text.
     """
-    graph_def = loaded.graph_def
+    graph_def = inline_bodies(loaded.graph_def)  # as the walk sees it: function bodies under their calls
     options = options or walk.ViewOptions()
     if view is None:
         view = walk.build_view(graph_def, options, loaded.signature_inputs, loaded.signature_outputs)
