@@ -95,3 +95,20 @@ def test_v1_loop_plumbing_folds_into_one_loop_control_block():
     [control] = [box for box in view.boxes if box.name == "loop control"]
     assert control.op_count == len(plumbing) and control.cluster == "repeat"
     assert view.accounting.balanced
+
+
+def test_cli_fold_rule_options(tmp_path, capsys):
+    from graphkit.cli import main as cli
+
+    graph_path = tmp_path / "mlp.pb"
+    graph_path.write_bytes(_mlp().as_graph_def().SerializeToString())
+    out = tmp_path / "g.dot"
+    assert cli.main(["render", str(graph_path), "-o", str(out), "--depth", "3",
+                     "--fold-rule", "scaled relu=MatMul>BiasAdd>Relu"]) == 0
+    assert 'hidden [label="hidden\\nscaled relu' in out.read_text()  # a user rule is tried first
+    assert cli.main(["render", str(graph_path), "-o", str(out), "--depth", "3", "--no-fold-rules"]) == 0
+    assert '"hidden/matmul"' in out.read_text() and "dense (relu)" not in out.read_text()
+    capsys.readouterr()
+    assert cli.main(["render", str(graph_path), "-o", str(out), "--fold-rule", "MatMul>Relu"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "fold rule: expected LABEL=OpType>OpType" in err
