@@ -104,6 +104,16 @@ def test_export_out_dir_checks_and_cli_advice(tmp_path, capsys):
     assert "is a file" in _bad(capsys, "export", tmp_path / "file", "--model", "hello_mnist")
 
 
+def test_build_cpp_never_replaces_what_is_not_a_build(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert "is a file; --build-dir takes a directory of its own" in _bad(
+        capsys, "build-cpp", "--build-dir", tmp_path / "notes.txt")
+    err = _bad(capsys, "build-cpp", "--build-dir", tmp_path)
+    assert "holds other files; give a new or empty directory" in err
+    assert (tmp_path / "notes.txt").read_text() == "mine" and os.listdir(tmp_path) == ["notes.txt"]
+    _bad(capsys, "build-cpp", "--build-dir", "/proc/cpp", left=["/proc/cpp"])
+
+
 def test_render_refuses_formats_it_does_not_write(graph_files, tmp_path, capsys):
     err = _bad(capsys, "render", graph_files["frozen"], "-o", tmp_path / "x.jpg", left=[tmp_path / "x.jpg"])
     assert "unknown output format 'jpg'; known: svg, dot, png, pdf" in err

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from graphkit.errors import BuildError
-from graphkit.files import cache_dir
+from graphkit.files import cache_dir, check_output_path
 
 PROGRAM_NAME = "graphkit-run"          # what users run: filters TensorFlow's start-up log lines
 CORE_PROGRAM_NAME = "graphkit-run-core"  # the program proper, linked with TensorFlow
@@ -85,6 +85,13 @@ def build_cpp(build_dir: str | None = None, force: bool = False) -> str:
     binary = final_dir / PROGRAM_NAME
     if _is_complete(final_dir) and not force:
         return str(binary)
+    if build_dir:  # it is replaced as a whole: never a file, nor a directory holding other things
+        if final_dir.exists() and not final_dir.is_dir():
+            raise BuildError(f"{build_dir}: is a file; --build-dir takes a directory of its own")
+        if final_dir.is_dir() and any(final_dir.iterdir()) and not _is_complete(final_dir):
+            raise BuildError(f"{build_dir}: holds other files; give a new or empty directory "
+                             f"(the build replaces it as a whole)")
+    check_output_path(str(binary), "C++ build")
     final_dir.parent.mkdir(parents=True, exist_ok=True)
     with _lock(final_dir.parent / f".{final_dir.name}.lock"):
         if _is_complete(final_dir) and not force:  # another process finished it while we waited
