@@ -379,7 +379,9 @@ class _Walk:
         for scope in self.options.expand:
             if scope not in self.all_scopes:
                 what = "an op, not a scope" if scope in self.by_name else "not a scope of the graph"
-                raise RenderError(f"expand: {scope!r} is {what}{_did_you_mean(scope, self.all_scopes)}")
+                known = self.all_scopes | {SeriesNames.real(path) for path in self.all_scopes}
+                hint = _did_you_mean(SeriesNames.real(scope), known)
+                raise RenderError(f"expand: {SeriesNames.real(scope)!r} is {what}{hint}")
         for name in self.options.hide:
             if name not in self.all_scopes and name not in self.by_name:
                 raise RenderError(f"hide: no scope or op named {name!r} in the graph"
