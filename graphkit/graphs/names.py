@@ -11,6 +11,10 @@ input); a tensor name reads `op:0`. Inside a FunctionDef body an input reads
 
 from __future__ import annotations
 
+import re
+
+_NUMBER = re.compile(r"(\d+)")
+
 # Ops that hold a variable: tf.compat.v1 reference variables and resource variables.
 VARIABLE_OPS = frozenset({"VarHandleOp", "VariableV2", "Variable", "AutoReloadVariable"})
 
@@ -39,3 +43,8 @@ def variable_initializers(graph_def) -> list[str]:
     return [node.name for node in graph_def.node
             if node.op in ("AssignVariableOp", "Assign") and node.input
             and node.input[0] in variables and node.name == f"{node.input[0]}/Assign"]
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key for numbered names: "cluster_2" before "cluster_10", "CPU:2" before "CPU:10"."""
+    return tuple(int(part) if part.isdigit() else part for part in _NUMBER.split(text))

@@ -37,6 +37,7 @@ from google.protobuf import text_format
 from tensorflow.core.framework import graph_pb2
 
 from graphkit.errors import XlaError
+from graphkit.graphs.names import natural_key
 
 CLUSTER_ATTR = "_XlaCluster"
 COMPILE_ATTR = "_XlaCompile"
@@ -295,8 +296,3 @@ def _reason(node, no_xla_kernel: frozenset, auto_clustering: bool) -> str:
 
 def _type_counts(types: Iterable[str]) -> tuple:
     return tuple(sorted(Counter(types).items(), key=lambda item: (-item[1], item[0])))
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key that puts cluster_2 before cluster_10."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
