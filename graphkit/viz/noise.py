@@ -54,26 +54,36 @@ def training_noise(graph_def: graph_pb2.GraphDef) -> dict[str, str]:
       op name -> group; ops not listed are the model itself.
     """
     nodes = {node.name: node for node in graph_def.node}
-    slot_prefixes = tuple(name + "/" for name in _slot_variables(nodes))
-    slot_names = frozenset(prefix[:-1] for prefix in slot_prefixes)
-    update_prefixes = tuple(scope + "/" for scope in _update_scopes(graph_def))
-    save_prefixes = tuple(scope + "/" for scope in _save_scopes(graph_def))
-    saver_calls = {node.name for node in graph_def.node
-                   if "f" in node.attr and _SAVER_FUNCTION.search(node.attr["f"].func.name)}
-    save_prefixes += tuple(name + "/" for name in saver_calls)
+    slot_names = frozenset(_slot_variables(nodes))
+    update_scopes = _update_scopes(graph_def)
+    saver_calls = frozenset(node.name for node in graph_def.node
+                            if "f" in node.attr and _SAVER_FUNCTION.search(node.attr["f"].func.name))
+    save_scopes = _save_scopes(graph_def) | saver_calls
     groups = {}
     for node in graph_def.node:
         name = node.name
         if _GRADIENTS_SCOPE.search(name):
             groups[name] = GRADIENTS
-        elif save_prefixes and name.startswith(save_prefixes) or name in saver_calls:
+        elif name in saver_calls or _under(name, save_scopes):
             groups[name] = SAVE_RESTORE
-        elif (name in slot_names or name.startswith(slot_prefixes)
-              or name.startswith(update_prefixes) or _APPLY_OP.match(node.op)):
+        elif (name in slot_names or _under(name, slot_names) or _under(name, update_scopes)
+              or _APPLY_OP.match(node.op)):
             groups[name] = OPTIMIZER
         elif _is_initializer(node, nodes):
             groups[name] = INITIALIZERS
     return groups
+
+
+def _under(name: str, scopes: frozenset) -> bool:
+    """Whether `name` lies below one of `scopes` (a set lookup per level, whatever the set's size)."""
+    if not scopes:
+        return False
+    index = name.rfind("/")
+    while index > 0:
+        if name[:index] in scopes:
+            return True
+        index = name.rfind("/", 0, index)
+    return False
 
 
 def _save_scopes(graph_def: graph_pb2.GraphDef) -> frozenset:

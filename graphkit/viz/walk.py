@@ -249,10 +249,12 @@ def build_view(graph_def: graph_pb2.GraphDef, options: ViewOptions = ViewOptions
     # The walk sees each series as one more scope level; the drawing gets the real names back.
     display = names.display
     renamed = graph_pb2.GraphDef()
+    real_of = {}  # drawn op name -> real op name
     for node in graph_def.node:
         copy = renamed.node.add()
         copy.CopyFrom(node)
         copy.name = display(node.name)
+        real_of[copy.name] = node.name
         copy.input[:] = [_display_tensor(tensor, display) for tensor in node.input]
     options = dataclasses.replace(
         options, expand=tuple(display(name) for name in options.expand),
@@ -263,7 +265,7 @@ def build_view(graph_def: graph_pb2.GraphDef, options: ViewOptions = ViewOptions
               for key, spec in inputs.items()}
     outputs = {key: dataclasses.replace(spec, name=_display_tensor(spec.name, display))
                for key, spec in outputs.items()}
-    return _real_names(_Walk(renamed, options, inputs, outputs, names).view())
+    return _real_names(_Walk(renamed, options, inputs, outputs, names).view(), real_of)
 
 
 def _display_tensor(tensor: str, display) -> str:
@@ -273,9 +275,15 @@ def _display_tensor(tensor: str, display) -> str:
     return ("^" if control else "") + display(op) + colon + index
 
 
-def _real_names(view: "GraphView") -> "GraphView":
+def _real_names(view: "GraphView", real_of: Mapping[str, str]) -> "GraphView":
     """The view with series components taken out of op names and box ids (not out of cluster paths)."""
-    real = SeriesNames.real
+    memo = dict(real_of)
+
+    def real(name: str) -> str:
+        found = memo.get(name)
+        if found is None:
+            found = memo[name] = SeriesNames.real(name)
+        return found
     boxes = tuple(dataclasses.replace(box, id=real(box.id), tooltip=(real(box.tooltip[0]),) + box.tooltip[1:]
                                       if box.tooltip else ()) for box in view.boxes)
     edges = tuple(dataclasses.replace(edge, tail=real(edge.tail), head=real(edge.head))
