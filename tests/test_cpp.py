@@ -13,7 +13,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from test_export import (
+from conftest import (
     LOOKUP_SIGNATURE,
     VOCABULARY,
     export_word_lookup,

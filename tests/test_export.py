@@ -12,12 +12,18 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import (
+    LOOKUP_SIGNATURE,
+    VOCABULARY,
+    export_word_lookup,
+    lookup_expected,
+    train_and_export_hello,
+)
 
 from graphkit import constants as names
 from graphkit.cli.main import main as cli_main
 from graphkit.errors import DTypeError, FeedError, SavedModelError, ShapeError
 from graphkit.graphs.saved_model import inspect_saved_model
-from graphkit.models.graph_model import GraphModel
 from graphkit.models.hello_mnist import build_hello_mnist
 from graphkit.runtime.model_session import ModelSession
 from graphkit.runtime.saved_model import load_saved_model, run_signature
@@ -25,82 +31,6 @@ from graphkit.serving.export import Signature, export_saved_model, freeze_graph_
 from graphkit.viz.reports import format_saved_model
 
 v1 = tf.compat.v1
-
-VOCABULARY = ["<pad>", "cat", "dog", "fish", "bird"]
-EMBEDDING_WIDTH = 3
-LOOKUP_SIGNATURE = "lookup"
-
-
-def build_word_lookup(vocabulary_path: str) -> GraphModel:
-    """string words [n] + int32 shift [n] -> ids, shifted ids, the word at the shifted id, vectors.
-
-    Out-of-vocabulary words get id len(vocabulary) (one OOV bucket); a shifted
-    id past the vocabulary reads back as "<unk>".
-    """
-    graph = tf.Graph()
-    with graph.as_default():
-        words = v1.placeholder(tf.string, [None], name="words")
-        shift = v1.placeholder(tf.int32, [None], name="shift")
-        index = v1.lookup.TextFileIndex
-        word_to_id = v1.lookup.StaticVocabularyTable(
-            v1.lookup.TextFileInitializer(vocabulary_path, tf.string, index.WHOLE_LINE, tf.int64,
-                                          index.LINE_NUMBER), num_oov_buckets=1)
-        id_to_word = v1.lookup.StaticHashTable(
-            v1.lookup.TextFileInitializer(vocabulary_path, tf.int64, index.LINE_NUMBER, tf.string,
-                                          index.WHOLE_LINE), default_value="<unk>")
-        ids = tf.identity(word_to_id.lookup(words), name="ids")
-        shifted = tf.add(ids, tf.cast(shift, tf.int64), name="shifted")
-        shifted_words = tf.identity(id_to_word.lookup(shifted), name="shifted_words")
-        embedding = v1.get_variable(
-            "embedding", [len(VOCABULARY) + 1, EMBEDDING_WIDTH],
-            initializer=v1.constant_initializer(np.arange((len(VOCABULARY) + 1) * EMBEDDING_WIDTH) / 10.0))
-        vectors = tf.gather(embedding, ids, name="vectors")
-        upper = tf.strings.upper(words, name="upper")
-    return GraphModel(graph, inputs={"words": words, "shift": shift},
-                      outputs={"ids": ids, "shifted": shifted, "shifted_words": shifted_words,
-                               "vectors": vectors, "upper": upper})
-
-
-def lookup_expected(words, shift):
-    """What the lookup model must return, computed in numpy."""
-    ids = np.array([VOCABULARY.index(w) if w in VOCABULARY else len(VOCABULARY) for w in words], np.int64)
-    shifted = ids + np.asarray(shift, np.int64)
-    shifted_words = [VOCABULARY[i].encode() if 0 <= i < len(VOCABULARY) else b"<unk>" for i in shifted]
-    vectors = (np.arange((len(VOCABULARY) + 1) * EMBEDDING_WIDTH) / 10.0).reshape(-1, EMBEDDING_WIDTH)[ids]
-    return ids, shifted, shifted_words, vectors.astype(np.float32)
-
-
-def export_word_lookup(directory) -> str:
-    """Exports the lookup model with `serving_default` and a `lookup` signature (words -> ids)."""
-    vocabulary_path = os.path.join(directory, "source", names.VOCABULARY_ASSET)
-    os.makedirs(os.path.dirname(vocabulary_path), exist_ok=True)
-    with open(vocabulary_path, "w", encoding="utf-8") as stream:
-        stream.write("\n".join(VOCABULARY) + "\n")
-    model = build_word_lookup(vocabulary_path)
-    with model.graph.as_default():
-        init = [v1.global_variables_initializer(), v1.tables_initializer()]
-    with v1.Session(graph=model.graph) as session:
-        session.run(init)
-        extra = {LOOKUP_SIGNATURE: Signature({"words": model.inputs["words"]}, {"ids": model.outputs["ids"]})}
-        path = export_saved_model(session, model, os.path.join(directory, "word_lookup"), signatures=extra)
-    os.remove(vocabulary_path)  # the SavedModel must use its own copy in assets/
-    return path
-
-
-def train_and_export_hello(directory, blobs, frozen=True):
-    """Trains a small hello-world model one epoch and exports it; returns (path, x, predictions)."""
-    images, labels = blobs
-    model = build_hello_mnist(hidden=32, seed=3)
-    labels_path = os.path.join(directory, names.LABELS_ASSET)
-    with open(labels_path, "w", encoding="utf-8") as stream:
-        stream.write("\n".join(f"class {i}" for i in range(10)) + "\n")
-    with ModelSession(model) as model_session:
-        model_session.fit({"x": images, "labels": labels}, epochs=1, batch_size=64, progress=False)
-        predictions = model_session.predict({"x": images[:8]})
-        path = export_saved_model(model_session.session, model, os.path.join(directory, "hello"),
-                                  assets=[labels_path], frozen=frozen)
-    return path, images[:8], predictions
-
 
 @pytest.fixture(scope="module")
 def hello_export(tmp_path_factory, blobs):

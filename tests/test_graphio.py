@@ -8,6 +8,7 @@ import os
 
 import pytest
 import tensorflow as tf
+from conftest import build_training_model, write_sources
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.python.framework import op_def_registry
 
@@ -20,71 +21,8 @@ from graphkit.graphs.load import (
     KIND_SAVED_MODEL,
     load_graph,
 )
-from graphkit.models.graph_model import GraphModel
-from graphkit.nn import layers, losses
 
 v1 = tf.compat.v1
-
-
-def build_training_model() -> GraphModel:
-    """x [?,4] -> model/hidden (dense 8, relu) -> control-gated model/gated -> model/logits (dense 3).
-
-    Trained with Adam (so gradients, optimizer slots and initializers exist) and
-    with a Saver (save/restore ops).
-    """
-    graph = tf.Graph()
-    with graph.as_default():
-        v1.set_random_seed(0)
-        x = v1.placeholder(tf.float32, [None, 4], name="x")
-        labels = v1.placeholder(tf.int32, [None], name="labels")
-        with v1.variable_scope("model"):
-            hidden = layers.dense(x, 8, activation=tf.nn.relu, scope="hidden")
-            check = tf.debugging.check_numerics(hidden, "hidden is not finite", name="check")
-            with tf.control_dependencies([check.op]):
-                gated = tf.identity(hidden, name="gated")
-            logits = layers.dense(gated, 3, scope="logits")
-        probabilities = tf.nn.softmax(logits, name="probabilities")
-        loss = losses.sparse_softmax_cross_entropy(labels, logits)
-        global_step = v1.train.get_or_create_global_step()
-        train_op = v1.train.AdamOptimizer(0.01).minimize(loss, global_step=global_step, name="train_op")
-        v1.train.Saver()
-    return GraphModel(graph, inputs={"x": x}, outputs={"probabilities": probabilities, "logits": logits},
-                      targets={"labels": labels}, loss=loss, train_op=train_op, global_step=global_step)
-
-
-def write_sources(directory: str) -> dict:
-    """Writes a fresh training model as .pb, .pbtxt (without shapes), .meta and a SavedModel.
-
-    Returns:
-      kind -> path, and "ops" -> the op names of the .pb/.pbtxt/.meta graph (the
-      SavedModel builder adds its own save and init ops after those were written).
-    """
-    model = build_training_model()
-    graph_def = model.graph.as_graph_def()  # no _output_shapes: the loader must infer them
-    paths = {
-        "pb": os.path.join(directory, "graph.pb"),
-        "pbtxt": os.path.join(directory, "graph.pbtxt"),
-        "meta": os.path.join(directory, "model.ckpt.meta"),
-        "saved_model": os.path.join(directory, "saved_model"),
-        "ops": [node.name for node in graph_def.node],
-    }
-    tf.io.write_graph(graph_def, directory, "graph.pb", as_text=False)
-    tf.io.write_graph(graph_def, directory, "graph.pbtxt", as_text=True)
-    with model.graph.as_default():
-        v1.train.export_meta_graph(filename=paths["meta"])
-        builder = v1.saved_model.Builder(paths["saved_model"])
-        predict = v1.saved_model.signature_def_utils.predict_signature_def
-        x = {"x": model.inputs["x"]}
-        signatures = {
-            "serving_default": predict(x, {"probabilities": model.outputs["probabilities"]}),
-            "logits": predict(x, {"logits": model.outputs["logits"]}),
-        }
-        with v1.Session(graph=model.graph) as session:
-            session.run(v1.global_variables_initializer())
-            builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map=signatures)
-        builder.add_meta_graph(["train"])
-        builder.save()
-    return paths
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import Drawing
 from tensorflow.core.framework import graph_pb2, types_pb2
 from tensorflow.core.protobuf import config_pb2
-from test_viz import Drawing
 
 from graphkit.cli import main as cli
 from graphkit.errors import PlacementError

@@ -1,71 +1,16 @@
 """graphkit.viz: every input kind drawn by real Graphviz, the SVG parsed and checked against the GraphDef."""
 
-import re
 import subprocess
-import xml.etree.ElementTree as ET
 
 import pytest
 import tensorflow as tf
-from test_graphio import build_training_model, write_sources
+from conftest import OP_COUNT, SVG, Drawing, build_training_model, write_sources
 
 from graphkit.graphs.load import load_graph
 from graphkit.viz import ViewOptions, build_view, render
 from graphkit.viz.style import DEFAULT_STYLE
 
 v1 = tf.compat.v1
-SVG = "{http://www.w3.org/2000/svg}"
-XLINK_TITLE = "{http://www.w3.org/1999/xlink}title"
-OP_COUNT = re.compile(r"(\d+) ops")
-
-
-class Drawing:
-    """The nodes, clusters and edges of a Graphviz SVG, keyed by their <title>."""
-
-    def __init__(self, path):
-        root = ET.parse(str(path)).getroot()
-        self.nodes, self.clusters, self.edges = {}, {}, {}
-        for group in root.iter(SVG + "g"):
-            title = group.findtext(SVG + "title")
-            kind = group.get("class")
-            if kind == "node":
-                self.nodes[title] = group
-            elif kind == "cluster":
-                self.clusters[title] = group
-            elif kind == "edge":
-                self.edges.setdefault(title, []).append(group)
-
-    @staticmethod
-    def texts(group) -> list:
-        return [text.text for text in group.iter(SVG + "text")]
-
-    @staticmethod
-    def fill(group) -> str:
-        shape = next(el for el in group.iter() if el.tag in (SVG + "polygon", SVG + "path", SVG + "ellipse"))
-        return shape.get("fill")
-
-    @staticmethod
-    def tooltip(group) -> str:
-        anchor = next(group.iter(SVG + "a"))
-        return anchor.get(XLINK_TITLE)
-
-    @staticmethod
-    def dashed(edge) -> bool:
-        return any(path.get("stroke-dasharray") for path in edge.iter(SVG + "path"))
-
-    def edge_labels(self, tail: str, head: str) -> list:
-        return sorted(" ".join(self.texts(edge)) for edge in self.edges.get(f"{tail}->{head}", []))
-
-    def ops_drawn(self) -> int:
-        """Ops the boxes stand for: N for a box saying "N ops", 0 for a signature port, else 1."""
-        total = 0
-        for title, node in self.nodes.items():
-            if title.startswith(("[input] ", "[output] ", "[legend] ", "[stub] ")):
-                continue
-            match = OP_COUNT.search(" ".join(text or "" for text in self.texts(node)))
-            total += int(match.group(1)) if match else 1
-        return total
-
-
 @pytest.fixture(scope="module")
 def model():
     return build_training_model()

@@ -5,8 +5,7 @@ import shutil
 import stat
 
 import pytest
-from test_graphio import write_sources
-from test_viz import Drawing
+from conftest import Drawing, write_sources
 
 from graphkit.cli import main as cli
 from graphkit.cli import render as render_command

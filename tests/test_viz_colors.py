@@ -3,8 +3,7 @@
 import json
 
 import pytest
-from test_graphio import build_training_model
-from test_viz import SVG, Drawing
+from conftest import SVG, Drawing, build_training_model
 
 from graphkit.cli import main as cli
 from graphkit.errors import RenderError

@@ -2,7 +2,7 @@
 
 import pytest
 import tensorflow as tf
-from test_viz import Drawing
+from conftest import Drawing
 
 from graphkit.graphs.load import load_graph
 from graphkit.viz import build_view, render

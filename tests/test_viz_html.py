@@ -6,7 +6,7 @@ import subprocess
 import urllib.parse
 
 import pytest
-from test_graphio import build_training_model
+from conftest import build_training_model
 
 from graphkit.cli import main as cli
 from graphkit.viz import render

@@ -4,7 +4,7 @@ import re
 
 import pytest
 import tensorflow as tf
-from test_viz import SVG, Drawing
+from conftest import SVG, Drawing
 
 from graphkit.nn import layers, losses
 from graphkit.viz import ViewOptions, build_view, render
