@@ -88,6 +88,30 @@ def random_array(rng, dtype, shape, batch: int, where: str):
     raise TraceError(f"{where}: dtype {dtype.name} cannot be fed random data")
 
 
+def random_placeholder_feeds(graph_def, rng, batch: int, fed: Sequence[str] = ()) -> dict:
+    """Random arrays for every Placeholder of `graph_def` (usually pruned to what the fetches need).
+
+    Shapes come from the placeholder's `shape` attr (unknown dims get `batch`);
+    placeholders named in `fed` (tensor names) are left out.
+    Returns:
+      tensor name (`x:0`) -> array.
+    Raises:
+      TraceError: a placeholder of unknown rank, or of a dtype random data cannot stand in for.
+    """
+    feeds = {}
+    for node in graph_def.node:
+        tensor_name = f"{node.name}:0"
+        if node.op != "Placeholder" or tensor_name in fed:
+            continue
+        shape_attr = node.attr["shape"].shape if "shape" in node.attr else None
+        shape = None
+        if shape_attr is not None and not shape_attr.unknown_rank:
+            shape = [None if dim.size < 0 else dim.size for dim in shape_attr.dim]
+        feeds[tensor_name] = random_array(rng, node.attr["dtype"].type, shape, batch,
+                                          f"placeholder {node.name}")
+    return feeds
+
+
 def _open_saved_model(path, fetch, tags, signature_key, config, rng, batch, feeds):
     loaded = load_saved_model(path, tags=tags, config=config)
     try:
@@ -150,13 +174,7 @@ def _open_graph_file(path, fetch, config, rng, batch, init_variables, feeds):
         feed_dict = {}
         for name, value in feeds.items():
             feed_dict[name if ":" in name else f"{name}:0"] = value
-        for node in needed.node:
-            tensor_name = f"{node.name}:0"
-            if node.op != "Placeholder" or tensor_name in feed_dict:
-                continue
-            tensor = graph.get_tensor_by_name(tensor_name)
-            shape = None if tensor.shape.rank is None else tensor.shape.as_list()
-            feed_dict[tensor.name] = random_array(rng, tensor.dtype, shape, batch, f"placeholder {node.name}")
+        feed_dict.update(random_placeholder_feeds(needed, rng, batch, fed=list(feed_dict)))
     except BaseException:
         session.close()
         raise

@@ -29,7 +29,7 @@ from graphkit.graphs.names import VARIABLE_OPS, variable_initializers
 from graphkit.graphs.placement import parse_device
 from graphkit.graphs.work_span import prune
 from graphkit.runtime.configs import session_config
-from graphkit.runtime.inputs import random_array
+from graphkit.runtime.inputs import random_array, random_placeholder_feeds
 from graphkit.runtime.placement import check_devices, place_graph_def, policy_for
 from graphkit.runtime.tracing import run_traced
 
@@ -185,16 +185,7 @@ def _from_path(path: str, fetch, batch: int, rng, tags, signature):
         needed = prune(graph_def, fetches)
     except AnalysisError as err:
         raise PlacementError(str(err)) from None
-    feeds = {}
-    for node in needed.node:
-        if node.op != "Placeholder":
-            continue
-        shape_attr = node.attr["shape"].shape if "shape" in node.attr else None
-        shape = None
-        if shape_attr is not None and not shape_attr.unknown_rank:
-            shape = [None if dim.size < 0 else dim.size for dim in shape_attr.dim]
-        feeds[f"{node.name}:0"] = random_array(rng, node.attr["dtype"].type, shape, batch,
-                                               f"placeholder {node.name}")
+    feeds = random_placeholder_feeds(needed, rng, batch)
     init_ops = []
     if any(node.op in VARIABLE_OPS for node in needed.node):
         init_ops = variable_initializers(graph_def)
