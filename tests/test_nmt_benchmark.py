@@ -95,3 +95,86 @@ def test_summary_figures(bench):
     assert summary["bleu_gap"] == 1.0 and summary["beam_gain"] == 1.5
     assert summary["steps"] == 10 and summary["peer_phase_wall_s"] == [20.0, 40.0]
     assert summary["graphkit_validation_loss"] == 2.0 and summary["peer_validation_loss"] == 2.1
+
+
+# peer variable path -> graphkit variable name: the same model, weight for weight
+PEER_TO_GRAPHKIT = {
+    "encoder/embedding/embeddings": "encoder/embedding/embeddings",
+    "encoder/gru/gru_cell/kernel": "encoder/gru/kernel",
+    "encoder/gru/gru_cell/recurrent_kernel": "encoder/gru/recurrent_kernel",
+    "encoder/gru/gru_cell/bias": "encoder/gru/bias",
+    "decoder/embedding_1/embeddings": "decoder/embedding/embeddings",
+    "decoder/gru_1/gru_cell/kernel": "decoder/gru/kernel",
+    "decoder/gru_1/gru_cell/recurrent_kernel": "decoder/gru/recurrent_kernel",
+    "decoder/gru_1/gru_cell/bias": "decoder/gru/bias",
+    "decoder/dense/kernel": "decoder/output/kernel",
+    "decoder/dense/bias": "decoder/output/bias",
+    "decoder/bahdanau_attention/dense_1/kernel": "decoder/attention/query/kernel",
+    "decoder/bahdanau_attention/dense_1/bias": "decoder/attention/query/bias",
+    "decoder/bahdanau_attention/dense_2/kernel": "decoder/attention/keys/kernel",
+    "decoder/bahdanau_attention/dense_2/bias": "decoder/attention/keys/bias",
+    "decoder/bahdanau_attention/dense_3/kernel": "decoder/attention/energy/kernel",
+    "decoder/bahdanau_attention/dense_3/bias": "decoder/attention/energy/bias",
+}
+
+
+def dense(gradient, shape):
+    if hasattr(gradient, "indices"):  # IndexedSlices(Value): rows may repeat
+        total = np.zeros(shape, np.float32)
+        np.add.at(total, np.asarray(gradient.indices), np.asarray(gradient.values))
+        return total
+    return np.asarray(gradient)
+
+
+def test_peer_and_graphkit_compute_the_same_loss_and_gradients():
+    """Same weights, same unpadded batch: the benchmark compares one model with itself."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        import keras
+        import nmt_peer
+    finally:
+        sys.path.remove(os.path.join(ROOT, "benchmarks"))
+    from graphkit.models.translator import TranslatorConfig, build_translator_training
+    from graphkit.quiet import import_tensorflow
+
+    tf = import_tensorflow()
+    source_vocab, target_vocab, embedding, units, batch, source_len, target_len = 30, 25, 8, 12, 5, 6, 5
+    rng = np.random.default_rng(0)
+    source = rng.integers(4, source_vocab, (batch, source_len)).astype(np.int32)
+    target = rng.integers(4, target_vocab, (batch, target_len)).astype(np.int32)
+    source[:, 0] = target[:, 0] = 2
+    source[:, -1] = target[:, -1] = 3
+    keras.utils.set_random_seed(0)
+    encoder = nmt_peer.Encoder(source_vocab, embedding, units)
+    decoder = nmt_peer.Decoder(target_vocab, embedding, units)
+    validation_loss = nmt_peer.make_validation_loss(encoder, decoder)
+    validation_loss(source, target)  # builds the variables
+    variables = encoder.trainable_variables + decoder.trainable_variables
+    with tf.GradientTape() as tape:
+        total, count = validation_loss(source, target)
+        peer_loss = total / count
+    peer_gradients = {variable.path: dense(gradient, variable.shape)
+                      for variable, gradient in zip(variables, tape.gradient(peer_loss, variables))}
+    assert sorted(peer_gradients) == sorted(PEER_TO_GRAPHKIT)
+    peer_weights = {variable.path: variable.numpy() for variable in variables}
+
+    config = TranslatorConfig(source_vocab_size=source_vocab, target_vocab_size=target_vocab,
+                              embedding_dim=embedding, units=units, beam_width=1)
+    model = build_translator_training(config, seed=0)
+    with model.graph.as_default(), tf.compat.v1.Session() as session:
+        graph_variables = {v.op.name: v for v in tf.compat.v1.trainable_variables()}
+        assert sorted(graph_variables) == sorted(PEER_TO_GRAPHKIT.values())
+        session.run(tf.compat.v1.global_variables_initializer())
+        for path, weights in peer_weights.items():
+            session.run(graph_variables[PEER_TO_GRAPHKIT[path]].assign(weights))
+        names = sorted(graph_variables)
+        gradients = tf.gradients(model.loss, [graph_variables[name] for name in names])
+        feed = {model.inputs["source"]: source, model.inputs["source_length"]: np.full(batch, source_len),
+                model.targets["target"]: target, model.targets["target_length"]: np.full(batch, target_len)}
+        loss, values = session.run([model.loss, gradients], feed)
+    assert loss == pytest.approx(float(peer_loss), rel=1e-5)
+    graphkit_gradients = dict(zip(names, values))
+    for path, name in PEER_TO_GRAPHKIT.items():
+        expected = peer_gradients[path]
+        np.testing.assert_allclose(dense(graphkit_gradients[name], expected.shape), expected,
+                                   rtol=1e-4, atol=1e-7, err_msg=name)
