@@ -274,3 +274,18 @@ def train_and_export_hello(directory, blobs, frozen=True):
         path = export_saved_model(model_session.session, model, os.path.join(directory, "hello"),
                                   assets=[labels_path], frozen=frozen)
     return path, images[:8], predictions
+
+
+# -- a made-up parallel corpus (test_translator, test_example_translate) ----------------
+
+INVENTED_WORDS = ("cat", "dog", "sees", "eats", "the", "a", "big", "small", "fish", "bird", "likes", "red")
+
+
+def invented_pairs(count=40, seed=0):
+    """(source, english) pairs: English of 2-5 words and a full stop; source = mirrored."""
+    rng = np.random.default_rng(seed)
+    english = set()
+    while len(english) < count:
+        english.add(" ".join(rng.choice(INVENTED_WORDS, rng.integers(2, 6))) + " .")
+    return [(" ".join(word[::-1] for word in reversed(sentence.split()[:-1])) + " .", sentence)
+            for sentence in sorted(english)]

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from test_translator import invented_pairs
+from conftest import invented_pairs
 
 from graphkit.cli.demo import translate_demo
 

@@ -11,6 +11,7 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import invented_pairs
 
 from graphkit.data.spa_eng import preprocess
 from graphkit.data.vocabulary import build_vocabulary, decode, encode, write_vocabulary
@@ -32,18 +33,7 @@ from graphkit.serving.export import export_saved_model
 
 v1 = tf.compat.v1
 
-WORDS = ("cat", "dog", "sees", "eats", "the", "a", "big", "small", "fish", "bird", "likes", "red")
 MAX_SOURCE_LENGTH = 8
-
-
-def invented_pairs(count=40, seed=0):
-    """(source, english) pairs: English of 2-5 words and a full stop; source = mirrored."""
-    rng = np.random.default_rng(seed)
-    english = set()
-    while len(english) < count:
-        english.add(" ".join(rng.choice(WORDS, rng.integers(2, 6))) + " .")
-    return [(" ".join(word[::-1] for word in reversed(sentence.split()[:-1])) + " .", sentence)
-            for sentence in sorted(english)]
 
 
 @pytest.fixture(scope="module")
