@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 OUT ?= out
-# The translator step's corpus (spa-eng.zip or spa.txt); empty: the public zip, downloaded once.
-SPA_ENG ?=
+# The translator step's corpus (spa-eng.zip or spa.txt): the project's shared copy where there is
+# one, else empty: the public zip, downloaded once (checksum-verified, cached).
+SPA_ENG ?= $(wildcard ../shared/data/spa-eng.zip)
 
 .PHONY: setup system-deps demo test bench lint clean
 
