@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from graphkit.errors import BuildError
-from graphkit.files import cache_dir, check_output_path
+from graphkit.files import cache_dir, check_output_path, replace_directory
 
 PROGRAM_NAME = "graphkit-run"          # what users run: filters TensorFlow's start-up log lines
 CORE_PROGRAM_NAME = "graphkit-run-core"  # the program proper, linked with TensorFlow
@@ -105,7 +105,7 @@ def build_cpp(build_dir: str | None = None, force: bool = False) -> str:
             if not _is_complete(staging):
                 raise BuildError(f"{staging}: the build finished without producing {PROGRAM_NAME} "
                                  f"and {CORE_PROGRAM_NAME}")
-            _install(staging, final_dir)
+            replace_directory(str(staging), str(final_dir))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return str(binary)
@@ -123,19 +123,6 @@ def _run_step(what: str, command: list[str]) -> None:
         first_error = errors[0].strip() if errors else (lines[-1].strip() if lines else "no output")
         tail = "\n".join(lines[-_ERROR_TAIL_LINES:])
         raise BuildError(f"{what} failed (exit {result.returncode}): {first_error}\n{tail}")
-
-
-def _install(staging: Path, final_dir: Path) -> None:
-    """Renames the finished build into place; the old one, if any, is removed after."""
-    if not final_dir.exists():
-        os.rename(staging, final_dir)
-        return
-    retired = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.old-", dir=final_dir.parent))
-    try:
-        os.rename(final_dir, retired / "build")
-        os.rename(staging, final_dir)
-    finally:
-        shutil.rmtree(retired, ignore_errors=True)
 
 
 class _lock:
