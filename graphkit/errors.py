@@ -8,23 +8,36 @@ and keeps its traceback.
 """
 
 
-_TF_BOILERPLATE = ("Graph execution error", "Detected at node", "Node:", "[[", "File ", "defined at")
+# Lines of a TensorFlow error message that say where, not what: the Python stack of the
+# failing node, and the gRPC trailer a remote task's error carries.
+_TF_BOILERPLATE = ("Graph execution error", "Detected at node", "Node:", "[[", "File ", "defined at",
+                   "Additional GRPC", ":UNKNOWN")
 
 
-def tf_error_line(error) -> str:
-    """The one line of a TensorFlow error (or its message) that says what went wrong.
+def tf_error_lines(error) -> list[str]:
+    """The lines of a TensorFlow error (or its message) that say what went wrong, in order.
 
     A runtime error's message starts with "Graph execution error:" and the
     Python stack that built the failing node; the cause comes after the last
-    "Node:" line. Used to turn TensorFlow errors into one-line graphkit errors.
+    "Node:" line. Separator lines ("=====") and the gRPC trailer of a remote
+    task's error are left out too. Never empty: falls back to every line, then
+    the error's type name.
     """
     text = error if isinstance(error, str) else (
         getattr(error, "message", None) or str(error) or type(error).__name__)
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    lines = [line.strip() for line in str(text).splitlines() if line.strip().strip("=")]
     node_lines = [index for index, line in enumerate(lines) if line.startswith("Node:")]
     after_node = lines[node_lines[-1] + 1:] if node_lines else lines
     useful = [line for line in after_node if not line.startswith(_TF_BOILERPLATE)]
-    return (useful or lines or [type(error).__name__])[0]
+    return useful or lines or [type(error).__name__]
+
+
+def tf_error_line(error) -> str:
+    """The one line of a TensorFlow error that says what went wrong (`tf_error_lines`' first).
+
+    Used to turn TensorFlow errors into one-line graphkit errors.
+    """
+    return tf_error_lines(error)[0]
 
 
 class GraphkitError(Exception):

@@ -25,3 +25,12 @@ def test_plain_messages_and_empty_errors():
     assert tf_error_line("Graph execution error:\n\nFile x.py\nNode: 'a'\nreal cause\n") == "real cause"
     assert tf_error_line("single line") == "single line"
     assert tf_error_line(ValueError()) == "ValueError"
+
+
+def test_grpc_separator_and_trailer_are_left_out():
+    message = "\n".join([
+        "Graph execution error:", "", "=====================",
+        "UNAVAILABLE: From /job:worker/replica:0/task:0:", "recvmsg:Connection reset by peer",
+        "Additional GRPC error information from remote target /job:ps/replica:0/task:0:",
+        ":UNKNOWN:Error received from peer  {grpc_status:14}"])
+    assert tf_error_line(message) == "UNAVAILABLE: From /job:worker/replica:0/task:0:"

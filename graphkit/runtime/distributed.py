@@ -39,7 +39,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from graphkit.errors import ClusterError, GraphkitError, tf_error_line
+from graphkit.errors import ClusterError, GraphkitError, tf_error_lines
 from graphkit.quiet import import_tensorflow
 from graphkit.runtime.cluster import wait_until_answering
 from graphkit.runtime.cluster_spec import PS_JOB, WORKER_JOB, ClusterSpecification, TaskId
@@ -339,8 +339,6 @@ def _guarded_step(fetches, feed, trace: bool, traced: dict):
     return step_fn
 
 
-_GRPC_NOISE = ("Graph execution error", "Additional GRPC", ":UNKNOWN", "Node:", "[[", "File ", "defined at",
-               "Detected at node")
 _REMOTE_TARGET = re.compile(r"remote target (/job:[^\s:]+(?:/replica:\d+)?/task:\d+)")
 
 
@@ -350,11 +348,10 @@ def lost_task_message(error) -> str:
     "UnavailableError from /job:ps/replica:0/task:0: recvmsg:Connection reset by peer"
     """
     text = str(getattr(error, "message", None) or error)
-    lines = [line.strip() for line in text.splitlines() if line.strip().strip("=")]
-    useful = [line for line in lines if not line.startswith(_GRPC_NOISE)]
+    useful = tf_error_lines(error)
     while len(useful) > 1 and useful[0].endswith(":"):
         useful = useful[1:]  # "UNAVAILABLE: From /job:worker/...:" introduces the cause on the next line
-    cause = useful[0] if useful else tf_error_line(error)
+    cause = useful[0]
     remote = _REMOTE_TARGET.search(text)
     return f"{type(error).__name__} from {remote[1] if remote else 'a remote task'}: {cause}"
 
