@@ -188,9 +188,9 @@ class ModelSession:
         count = example_count(arrays)
         if self.epoch >= epochs:
             if progress:
-                print(f"fit: nothing left to train: {self.epoch} epoch(s) done of the {epochs} asked for "
-                      f"(resumed from {self.restored_from})" if self.restored_from else
-                      f"fit: nothing left to train: {self.epoch} epoch(s) done of the {epochs} asked for")
+                resumed = f" (resumed from {self.restored_from})" if self.restored_from else ""
+                print(f"fit: nothing left to train: {self.epoch} epoch(s) done of the {epochs} "
+                      f"asked for{resumed}")
             return []
         # Seeded by the epoch to start from too: a resumed run draws new orders
         # instead of repeating those of the epochs it already trained.
