@@ -10,11 +10,22 @@ target's time steps (unrolled when traced), the masked loss, Adam at its default
     step = make_train_step(encoder, decoder, keras.optimizers.Adam())
     loss = step(source_batch, target_batch)        # int32 [B, S], [B, T], padded with 0
 
-One change from the tutorial, so that both sides of the benchmark train the same
-model: the tutorial's decoder calls its GRU without `initial_state`, so the GRU
+Two changes from the tutorial, so that both sides of the benchmark train the same
+model with the same optimizer. First, the tutorial's decoder calls its GRU without `initial_state`, so the GRU
 starts from zeros at every step and the previous state reaches the step only as
 the attention query; here the GRU starts from the previous state, as graphkit's
 decoder does. The work per step is the same either way.
+
+Second, with `dense_gradients=True`, the embeddings' gradients are summed into
+dense tensors before Adam sees them. An embedding's gradient is an IndexedSlices
+with one row per occurrence of a word, so a word used k times in a batch has k
+rows. Keras 3's Adam (3.15 here) squares those rows one by one and adds the
+squares to its second moment: for a row it keeps sum(g_i^2), not (sum g_i)^2,
+and the first step moves a word seen k times by up to sqrt(k) times the learning
+rate instead of once. TensorFlow's own Adam (`tf.compat.v1.train.AdamOptimizer`,
+graphkit's), Keras 2's optimizers (the ones the tutorial was written for) and
+Adam as published sum the rows first. The tutorial's encoder reads its <pad>
+word hundreds of times a batch, unmasked, so this changes what the peer learns.
 """
 
 from __future__ import annotations
@@ -75,8 +86,14 @@ class Decoder(keras.Model):
         return self.fc(tf.reshape(output, (-1, output.shape[2]))), state, attention_weights
 
 
-def make_train_step(encoder: Encoder, decoder: Decoder, optimizer):
-    """The tutorial's `train_step` as a tf.function: (source [B, S], target [B, T]) -> batch loss."""
+def make_train_step(encoder: Encoder, decoder: Decoder, optimizer, dense_gradients: bool = False):
+    """The tutorial's `train_step` as a tf.function: (source [B, S], target [B, T]) -> batch loss.
+
+    Args:
+      dense_gradients: sum the embeddings' per-occurrence gradient rows into dense
+        tensors before the optimizer (module docstring): Adam as TensorFlow's own
+        optimizers compute it. False: as Keras 3 applies an IndexedSlices.
+    """
     loss_object = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
 
     def loss_function(real, pred):
@@ -97,6 +114,8 @@ def make_train_step(encoder: Encoder, decoder: Decoder, optimizer):
                 dec_input = tf.expand_dims(targ[:, t], 1)
         variables = encoder.trainable_variables + decoder.trainable_variables
         gradients = tape.gradient(loss, variables)
+        if dense_gradients:
+            gradients = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in gradients]
         optimizer.apply_gradients(zip(gradients, variables))
         return loss / int(targ.shape[1])
 

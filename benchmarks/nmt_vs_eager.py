@@ -14,7 +14,11 @@ each side in its own subprocess so that its peak memory is its own, in two phase
    `--bleu-pairs` validation pairs (20% of the pairs, split with seed 0) and
    corpus BLEU-4 (`graphkit.models.translator_eval.corpus_bleu`: sacrebleu over the
    preprocessed words) against the preprocessed English; graphkit's beam search is
-   scored too.
+   scored too. The peer trains twice here, from the same weights on the same
+   batches: with its embeddings' gradients made dense, which is Adam as TensorFlow
+   computes it for graphkit (`peer_bleu`, the compared figure), and with Keras 3's
+   Adam as it ships (`peer_keras3_adam_bleu`), which squares a repeated word's
+   gradient rows one by one (benchmarks/nmt_peer.py says how that differs).
 
 The peer (benchmarks/nmt_peer.py) is fed as in the tutorial: every sentence padded
 to the longest of the training pairs, shuffled batches of 64 (remainder dropped).
@@ -121,14 +125,16 @@ def bleu(hypotheses, validation) -> float:
 
 
 # -- the peer ----------------------------------------------------------------------------------
-def peer_model(corpus, size: Size, seed: int):
+def peer_model(corpus, size: Size, seed: int, dense_gradients: bool = False):
+    """The peer's encoder, decoder and training step; `dense_gradients`: see nmt_peer.make_train_step."""
     import keras
     import nmt_peer
 
     keras.utils.set_random_seed(seed)
     encoder = nmt_peer.Encoder(len(corpus.source_vocab), size.embedding, size.units)
     decoder = nmt_peer.Decoder(len(corpus.target_vocab), size.embedding, size.units)
-    return encoder, decoder, nmt_peer.make_train_step(encoder, decoder, keras.optimizers.Adam())
+    return encoder, decoder, nmt_peer.make_train_step(encoder, decoder, keras.optimizers.Adam(),
+                                                      dense_gradients=dense_gradients)
 
 
 def run_peer_throughput(spec) -> dict:
@@ -151,16 +157,25 @@ def run_peer_throughput(spec) -> dict:
 
 
 def run_peer_bleu(spec) -> dict:
+    """The peer's quality phase twice from the same initial weights and batches: with
+    TensorFlow's Adam (dense gradients, graphkit's optimizer; the compared figures)
+    and with Keras 3's Adam as it ships (under `keras3_adam`)."""
+    size = Size(**spec["size"])
+    with tempfile.TemporaryDirectory() as work:
+        corpus = prepare(spec["data"], spec["corpus_pairs"], work)
+    return dict(peer_quality(spec, corpus, size, dense_gradients=True),
+                keras3_adam=peer_quality(spec, corpus, size, dense_gradients=False))
+
+
+def peer_quality(spec, corpus, size: Size, dense_gradients: bool) -> dict:
+    """Trains the peer `spec["bleu_steps"]` steps; its validation loss and greedy BLEU."""
     import nmt_peer
     import numpy as np
 
     from graphkit.data import vocabulary
     from graphkit.data.text_batches import pad_ids
 
-    size = Size(**spec["size"])
-    with tempfile.TemporaryDirectory() as work:
-        corpus = prepare(spec["data"], spec["corpus_pairs"], work)
-    encoder, decoder, train_step = peer_model(corpus, size, spec["seed"])
+    encoder, decoder, train_step = peer_model(corpus, size, spec["seed"], dense_gradients)
     batches = peer_batches(corpus, size.batch, spec["seed"])
     for _ in range(spec["bleu_steps"]):
         source, target, _ = next(batches)
@@ -285,11 +300,14 @@ def summarize(args, throughput: dict, quality: dict, size: Size, bleu_size: Size
         "bleu_units": bleu_size.units, "bleu_embedding": bleu_size.embedding,
         "graphkit_bleu": quality["graphkit"]["bleu"], "graphkit_beam_bleu": quality["graphkit"]["beam_bleu"],
         "peer_bleu": quality["peer"]["bleu"],
+        "peer_keras3_adam_bleu": quality["peer"]["keras3_adam"]["bleu"],
         "graphkit_validation_loss": quality["graphkit"]["validation_loss"],
         "peer_validation_loss": quality["peer"]["validation_loss"],
+        "peer_keras3_adam_validation_loss": quality["peer"]["keras3_adam"]["validation_loss"],
         "graphkit_phase_wall_s": [throughput["graphkit"]["wall_s"], quality["graphkit"]["wall_s"]],
         "peer_phase_wall_s": [throughput["peer"]["wall_s"], quality["peer"]["wall_s"]],
         "bleu_gap": quality["graphkit"]["bleu"] - quality["peer"]["bleu"],
+        "bleu_gap_keras3_adam": quality["graphkit"]["bleu"] - quality["peer"]["keras3_adam"]["bleu"],
         "beam_gain": quality["graphkit"]["beam_bleu"] - quality["graphkit"]["bleu"],
         "graphkit_examples": quality["graphkit"]["examples"], "peer_examples": quality["peer"]["examples"],
     }
@@ -312,6 +330,11 @@ def print_table(s: dict) -> None:
     print(f"{'validation loss / word':28}{s['graphkit_validation_loss']:>12.3f}"
           f"{s['peer_validation_loss']:>12.3f}")
     print(f"{'BLEU, beam search':28}{s['graphkit_beam_bleu']:>12.2f}{'-':>12}{s['beam_gain']:>+10.2f}")
+    print("the peer with Keras 3's Adam as it ships (repeated embedding rows squared one by one):")
+    print(f"{'BLEU, greedy':28}{s['graphkit_bleu']:>12.2f}{s['peer_keras3_adam_bleu']:>12.2f}"
+          f"{s['bleu_gap_keras3_adam']:>+10.2f}")
+    print(f"{'validation loss / word':28}{s['graphkit_validation_loss']:>12.3f}"
+          f"{s['peer_keras3_adam_validation_loss']:>12.3f}")
     for side in ("graphkit", "peer"):
         print(f"{side} translates: " + " | ".join(s[f"{side}_examples"]))
 

@@ -85,7 +85,8 @@ def test_summary_figures(bench):
                   "peer": {"seconds": 5.0, "target_tokens": 2900, "peak_rss_mb": 1000.0, "wall_s": 20.0}}
     quality = {"graphkit": {"bleu": 20.0, "beam_bleu": 21.5, "validation_loss": 2.0, "examples": ["a"],
                             "wall_s": 30.0},
-               "peer": {"bleu": 19.0, "validation_loss": 2.1, "examples": ["b"], "wall_s": 40.0}}
+               "peer": {"bleu": 19.0, "validation_loss": 2.1, "examples": ["b"], "wall_s": 40.0,
+                        "keras3_adam": {"bleu": 23.0, "validation_loss": 1.9, "examples": ["c"]}}}
     size = bench.SIZES["small"]
     summary = bench.summarize(args, throughput, quality, size, size)
     assert summary["graphkit_tokens_per_s"] == 1500.0 and summary["peer_tokens_per_s"] == 580.0
@@ -95,6 +96,8 @@ def test_summary_figures(bench):
     assert summary["bleu_gap"] == 1.0 and summary["beam_gain"] == 1.5
     assert summary["steps"] == 10 and summary["peer_phase_wall_s"] == [20.0, 40.0]
     assert summary["graphkit_validation_loss"] == 2.0 and summary["peer_validation_loss"] == 2.1
+    assert summary["peer_keras3_adam_bleu"] == 23.0 and summary["bleu_gap_keras3_adam"] == -3.0
+    assert summary["peer_keras3_adam_validation_loss"] == 1.9
 
 
 # peer variable path -> graphkit variable name: the same model, weight for weight
@@ -126,56 +129,132 @@ def dense(gradient, shape):
     return np.asarray(gradient)
 
 
-def test_peer_and_graphkit_compute_the_same_loss_and_gradients():
-    """Same weights, same unpadded batch: the benchmark compares one model with itself."""
+@pytest.fixture(scope="module")
+def nmt_peer():
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     try:
-        import keras
         import nmt_peer
     finally:
         sys.path.remove(os.path.join(ROOT, "benchmarks"))
+    return nmt_peer
+
+
+TINY = {"source_vocab": 30, "target_vocab": 25, "embedding": 8, "units": 12}
+
+
+def tiny_batch(seed, batch=5, source_len=6, target_len=5):
+    """An unpadded batch of random ids (words repeat: 26 words, 30 places) framed by <start> and <end>."""
+    rng = np.random.default_rng(seed)
+    source = rng.integers(4, TINY["source_vocab"], (batch, source_len)).astype(np.int32)
+    target = rng.integers(4, TINY["target_vocab"], (batch, target_len)).astype(np.int32)
+    source[:, 0] = target[:, 0] = 2
+    source[:, -1] = target[:, -1] = 3
+    return source, target
+
+
+def tiny_peer(nmt_peer, tf):
+    """The peer at the tiny size, its variables built; (encoder, decoder, variables)."""
+    import keras
+
+    keras.backend.clear_session()  # layer names (gru, gru_1 ...) count from 0 whatever ran before
+    keras.utils.set_random_seed(0)
+    encoder = nmt_peer.Encoder(TINY["source_vocab"], TINY["embedding"], TINY["units"])
+    decoder = nmt_peer.Decoder(TINY["target_vocab"], TINY["embedding"], TINY["units"])
+    nmt_peer.make_validation_loss(encoder, decoder)(*tiny_batch(0))  # builds the variables
+    return encoder, decoder, encoder.trainable_variables + decoder.trainable_variables
+
+
+def tiny_graphkit(tf, peer_weights, **settings):
+    """graphkit's training graph at the tiny size in a session, holding the peer's weights.
+
+    Returns:
+      (model, session, graphkit variable name -> variable).
+    """
     from graphkit.models.translator import TranslatorConfig, build_translator_training
+
+    config = TranslatorConfig(source_vocab_size=TINY["source_vocab"], target_vocab_size=TINY["target_vocab"],
+                              embedding_dim=TINY["embedding"], units=TINY["units"], beam_width=1, **settings)
+    model = build_translator_training(config, seed=0)
+    session = tf.compat.v1.Session(graph=model.graph)
+    with model.graph.as_default():
+        graph_variables = {v.op.name: v for v in tf.compat.v1.trainable_variables()}
+        assert sorted(graph_variables) == sorted(PEER_TO_GRAPHKIT.values())
+        session.run(tf.compat.v1.global_variables_initializer())
+        for path, weights in peer_weights.items():
+            graph_variables[PEER_TO_GRAPHKIT[path]].load(weights, session)
+    return model, session, graph_variables
+
+
+def graphkit_feed(model, source, target):
+    """The feed of one unpadded batch."""
+    batch = len(source)
+    return {model.inputs["source"]: source, model.inputs["source_length"]: np.full(batch, source.shape[1]),
+            model.targets["target"]: target, model.targets["target_length"]: np.full(batch, target.shape[1])}
+
+
+def test_peer_and_graphkit_compute_the_same_loss_and_gradients(nmt_peer):
+    """Same weights, same unpadded batch: the benchmark compares one model with itself."""
     from graphkit.quiet import import_tensorflow
 
     tf = import_tensorflow()
-    source_vocab, target_vocab, embedding, units, batch, source_len, target_len = 30, 25, 8, 12, 5, 6, 5
-    rng = np.random.default_rng(0)
-    source = rng.integers(4, source_vocab, (batch, source_len)).astype(np.int32)
-    target = rng.integers(4, target_vocab, (batch, target_len)).astype(np.int32)
-    source[:, 0] = target[:, 0] = 2
-    source[:, -1] = target[:, -1] = 3
-    keras.backend.clear_session()  # layer names (gru, gru_1 ...) count from 0 whatever ran before
-    keras.utils.set_random_seed(0)
-    encoder = nmt_peer.Encoder(source_vocab, embedding, units)
-    decoder = nmt_peer.Decoder(target_vocab, embedding, units)
+    source, target = tiny_batch(0)
+    encoder, decoder, variables = tiny_peer(nmt_peer, tf)
     validation_loss = nmt_peer.make_validation_loss(encoder, decoder)
-    validation_loss(source, target)  # builds the variables
-    variables = encoder.trainable_variables + decoder.trainable_variables
     with tf.GradientTape() as tape:
         total, count = validation_loss(source, target)
         peer_loss = total / count
     peer_gradients = {variable.path: dense(gradient, variable.shape)
                       for variable, gradient in zip(variables, tape.gradient(peer_loss, variables))}
     assert sorted(peer_gradients) == sorted(PEER_TO_GRAPHKIT)
-    peer_weights = {variable.path: variable.numpy() for variable in variables}
-
-    config = TranslatorConfig(source_vocab_size=source_vocab, target_vocab_size=target_vocab,
-                              embedding_dim=embedding, units=units, beam_width=1)
-    model = build_translator_training(config, seed=0)
-    with model.graph.as_default(), tf.compat.v1.Session() as session:
-        graph_variables = {v.op.name: v for v in tf.compat.v1.trainable_variables()}
-        assert sorted(graph_variables) == sorted(PEER_TO_GRAPHKIT.values())
-        session.run(tf.compat.v1.global_variables_initializer())
-        for path, weights in peer_weights.items():
-            session.run(graph_variables[PEER_TO_GRAPHKIT[path]].assign(weights))
+    model, session, graph_variables = tiny_graphkit(tf, {v.path: v.numpy() for v in variables})
+    with session:
         names = sorted(graph_variables)
         gradients = tf.gradients(model.loss, [graph_variables[name] for name in names])
-        feed = {model.inputs["source"]: source, model.inputs["source_length"]: np.full(batch, source_len),
-                model.targets["target"]: target, model.targets["target_length"]: np.full(batch, target_len)}
-        loss, values = session.run([model.loss, gradients], feed)
+        loss, values = session.run([model.loss, gradients], graphkit_feed(model, source, target))
     assert loss == pytest.approx(float(peer_loss), rel=1e-5)
     graphkit_gradients = dict(zip(names, values))
     for path, name in PEER_TO_GRAPHKIT.items():
         expected = peer_gradients[path]
         np.testing.assert_allclose(dense(graphkit_gradients[name], expected.shape), expected,
                                    rtol=1e-4, atol=1e-7, err_msg=name)
+
+
+# Its gradient is 0 in exact arithmetic (softmax does not change when every score
+# moves by the same amount), so Adam's step on it is rounding noise over epsilon.
+NOISE_ONLY = {"decoder/attention/energy/bias"}
+
+
+def test_peer_with_dense_gradients_takes_the_same_adam_steps_as_graphkit(nmt_peer):
+    """Two training steps from the same weights on the same batches leave the same weights
+    (the peer's Adam at TensorFlow's epsilon, graphkit's clipping out of reach); with Keras 3's
+    Adam as it ships, the embedding rows of repeated words move further (nmt_peer's docstring)."""
+    import keras
+
+    from graphkit.quiet import import_tensorflow
+
+    tf = import_tensorflow()
+    batches = [tiny_batch(1), tiny_batch(2)]
+    after = {}
+    for dense_gradients in (True, False):
+        encoder, decoder, variables = tiny_peer(nmt_peer, tf)
+        initial = {v.path: v.numpy() for v in variables}
+        step = nmt_peer.make_train_step(encoder, decoder, keras.optimizers.Adam(epsilon=1e-8),
+                                        dense_gradients=dense_gradients)
+        for source, target in batches:
+            step(source, target)
+        after[dense_gradients] = {PEER_TO_GRAPHKIT[v.path]: v.numpy() for v in variables}
+    model, session, graph_variables = tiny_graphkit(tf, initial, clip_norm=1e6)
+    with session:
+        for source, target in batches:
+            session.run(model.train_op, graphkit_feed(model, source, target))
+        graphkit = session.run(graph_variables)
+    moved = max(np.abs(graphkit[name] - initial[path]).max() for path, name in PEER_TO_GRAPHKIT.items())
+    assert moved > 1e-3  # two steps of Adam at 1e-3: every weight with a gradient moved
+    for name, weights in graphkit.items():
+        if name not in NOISE_ONLY:
+            np.testing.assert_allclose(weights, after[True][name], rtol=0, atol=2e-6, err_msg=name)
+    # Keras 3's own Adam: the embeddings differ (a word seen k times steps up to sqrt(k) times
+    # further). If this fails, Keras sums repeated rows now: the peer's
+    # dense_gradients flag and the benchmark's second peer run can go.
+    for name in ("encoder/embedding/embeddings", "decoder/embedding/embeddings"):
+        assert np.abs(after[False][name] - graphkit[name]).max() > 5e-4, name
