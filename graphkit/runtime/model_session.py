@@ -125,7 +125,7 @@ class ModelSession:
         if self._saver is None:
             raise CheckpointError(f"{path}: the model has no variables to restore")
         prefix = v1.train.latest_checkpoint(path) if os.path.isdir(path) else path
-        if not prefix or not _checkpoint_exists(prefix):
+        if not prefix or not checkpoint_exists(prefix):
             raise CheckpointError(f"{path}: no checkpoint found (empty directory or missing files)")
         self._check_checkpoint_matches(prefix)
         try:
@@ -338,7 +338,7 @@ class ModelSession:
             self._writer.flush()
 
 
-def _checkpoint_exists(prefix: str) -> bool:
+def checkpoint_exists(prefix: str) -> bool:
     """Whether a V2 checkpoint's index (or a V1 checkpoint file) is at `prefix`, as TensorFlow's
     deprecated `checkpoint_exists` tells, without its deprecation warning."""
     with silence_deprecations():

@@ -23,12 +23,11 @@ from typing import Optional
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.util import deprecation
 
 from graphkit.data.text_batches import padded_batches
 from graphkit.errors import CheckpointError, ModelError
 from graphkit.models.translator import GREEDY_SIGNATURE, TranslatorInference
-from graphkit.runtime.model_session import ModelSession
+from graphkit.runtime.model_session import ModelSession, checkpoint_exists
 
 v1 = tf.compat.v1
 
@@ -112,8 +111,7 @@ def train_translator(session: ModelSession, source_ids: Sequence[Sequence[int]],
         reports.append(report)
         last = session.epoch >= epochs or (steps_left is not None and steps_left <= 0)
         if last or session.epoch % checkpoint_every == 0:
-            with deprecation.silence():  # the Saver's own calls of deprecated checkpoint helpers
-                session.save()
+            session.save()
         if on_epoch is not None:
             on_epoch(report)
     return reports
@@ -130,14 +128,11 @@ def open_translator(inference: TranslatorInference, checkpoint: str) -> ModelSes
     Raises:
       CheckpointError: no checkpoint there, or one of another model size.
     """
-    with deprecation.silence():
-        found = v1.train.latest_checkpoint(checkpoint) or v1.train.checkpoint_exists(checkpoint)
-    if not found:
+    if not (v1.train.latest_checkpoint(checkpoint) or checkpoint_exists(checkpoint)):
         raise CheckpointError(f"{checkpoint}: no checkpoint found (train the translator first)")
     session = ModelSession(inference.model)
     try:
-        with deprecation.silence():
-            session.restore(checkpoint)
+        session.restore(checkpoint)
         with inference.model.graph.as_default():
             session.session.run(v1.tables_initializer())
     except BaseException:
