@@ -24,14 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+from _processes import peak_rss_mb, run_json_worker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -74,18 +73,15 @@ def python_worker(export_dir: str, image_path: str, repeat: int, output_path: st
     print(json.dumps({
         "p50_us": nearest_rank(micros, 50), "p90_us": nearest_rank(micros, 90),
         "p99_us": nearest_rank(micros, 99), "mean_us": float(np.mean(micros)),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+        "peak_rss_mb": peak_rss_mb()}))
 
 
 def run_python_side(export_dir: str, image_path: str, repeat: int, threads: int, work_dir: str,
                     round_index: int):
     output_path = os.path.join(work_dir, f"python-{round_index}.npz")
     worker = [export_dir, image_path, str(repeat), output_path, str(threads)]
-    result = subprocess.run([sys.executable, os.path.abspath(__file__), "--python-worker", *worker],
-                            capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise SystemExit(f"python worker failed: {result.stderr.strip().splitlines()[-1:]}")
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures = run_json_worker([sys.executable, os.path.abspath(__file__), "--python-worker", *worker],
+                              "cpp_vs_python_latency: the python worker")
     with np.load(output_path) as outputs:
         return figures, {key: outputs[key] for key in outputs.files}
 

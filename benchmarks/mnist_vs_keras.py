@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import time
+
+from _processes import peak_rss_mb, run_json_worker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -40,10 +40,6 @@ def step_matmul_flops(batch: int) -> int:
 def epoch_flops(examples: int, batch: int) -> int:
     full, rest = divmod(examples, batch)
     return full * step_matmul_flops(batch) + step_matmul_flops(rest)
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def load_arrays(dataset: str, data_path: str | None):
@@ -151,11 +147,7 @@ def run_worker(name: str, args, seed: int) -> dict:
                "--matmul-repeats", str(args.matmul_repeats), "--towers", str(args.towers)]
     if args.data:
         command += ["--data", args.data]
-    completed = subprocess.run(command, capture_output=True, text=True)
-    if completed.returncode != 0:
-        tail = completed.stderr.strip().splitlines()[-1:] or ["(no output)"]
-        raise SystemExit(f"mnist_vs_keras: {name} run failed: {tail[0]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return run_json_worker(command, f"mnist_vs_keras: {name} run")
 
 
 def steady_epochs(seconds: list[float]) -> list[float]:

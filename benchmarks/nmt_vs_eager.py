@@ -35,11 +35,11 @@ import argparse
 import dataclasses
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
+
+from _processes import peak_rss_mb, run_json_worker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -62,10 +62,6 @@ SIDES = ("peer", "graphkit")
 # --quick: the throughput phase at the given size but few steps, the quality phase on
 # the corpus's 2,000 shortest pairs (short sentences learn fast enough to score).
 QUICK = {"steps": 3, "warmup_steps": 1, "bleu_steps": 300, "bleu_pairs": 200, "bleu_corpus_pairs": 2000}
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 # -- the data both sides share ----------------------------------------------------------------
@@ -276,11 +272,7 @@ def run_side(side: str, spec: dict) -> dict:
 def run_worker(side: str, spec: dict) -> dict:
     """Runs one side in a fresh Python process; returns its JSON."""
     command = [sys.executable, os.path.abspath(__file__), "--worker", side, "--worker-spec", json.dumps(spec)]
-    completed = subprocess.run(command, capture_output=True, text=True)
-    if completed.returncode != 0:
-        tail = completed.stderr.strip().splitlines()[-1:] or ["(no output)"]
-        raise SystemExit(f"nmt_vs_eager: the {side} run failed: {tail[0]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return run_json_worker(command, f"nmt_vs_eager: the {side} run")
 
 
 def summarize(args, throughput: dict, quality: dict, size: Size, bleu_size: Size) -> dict:
