@@ -4,9 +4,11 @@ Test modules import these helpers from here (`from conftest import ...`), never 
 """
 
 import contextlib
+import importlib.util
 import os
 import re
 import signal
+import sys
 import xml.etree.ElementTree as ET
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,6 +29,31 @@ from graphkit.runtime.model_session import ModelSession  # noqa: E402
 from graphkit.serving.export import Signature, export_saved_model  # noqa: E402
 
 v1 = tf.compat.v1
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_script(relative_path: str, name: str | None = None):
+    """An example or benchmark script imported as a module (its `main` not run).
+
+    Its folder is importable while it loads (benchmarks import `_processes` and
+    their peers), and it is registered in sys.modules under `name` (default: the
+    file's stem), where dataclasses look their module up.
+    """
+    path = os.path.join(REPO, relative_path)
+    name = name or os.path.basename(path)[:-3]
+    folder = os.path.dirname(path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, folder)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    finally:
+        sys.path.remove(folder)
+    return module
 
 
 def make_blobs(count: int = 512, seed: int = 0, image_shape=(28, 28), classes: int = 10):

@@ -1,30 +1,18 @@
 """`make bench`'s runner: targets read from each benchmark's JSON, verdicts, failures."""
 
-import importlib.util
 import os
 import subprocess
 import sys
 
 import pytest
+from conftest import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHMARKS_DIR = os.path.join(ROOT, "benchmarks")
 
 
-def _load(name):
-    sys.path.insert(0, BENCHMARKS_DIR)
-    try:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(BENCHMARKS_DIR, f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(BENCHMARKS_DIR)
-
-
-suite = _load("suite")
-runner = _load("run_suite")
+suite = load_script("benchmarks/suite.py")
+runner = load_script("benchmarks/run_suite.py")
 
 
 def test_every_entry_names_an_existing_script_with_valid_targets():

@@ -1,6 +1,5 @@
 """Benchmarks' own arithmetic and output, checked on small inputs (no timings asserted)."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -8,6 +7,7 @@ import sys
 import types
 
 import pytest
+from conftest import load_script
 
 from graphkit.graphs import work_span as analysis
 from graphkit.models.hello_mnist import build_hello_mnist
@@ -15,17 +15,10 @@ from graphkit.models.hello_mnist import build_hello_mnist
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def load_benchmark(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "benchmarks", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("batch", [32, 256])
 def test_step_flops_match_tensorflows_op_statistics(batch):
     """The benchmark's hand-counted matmul FLOPs equal TensorFlow's count for the step that runs."""
-    bench = load_benchmark("mnist_vs_keras")
+    bench = load_script("benchmarks/mnist_vs_keras.py")
     model = build_hello_mnist(seed=1)
     graph_def = model.graph_def()
     optimized = analysis.grappler_optimized(graph_def, [model.train_op.name], ["x", "labels"])
@@ -49,7 +42,7 @@ def test_render_large_prints_its_figures_as_json():
 
 
 def test_mnist_summary_takes_the_fastest_steady_epoch_and_the_best_matmul_rate():
-    bench = load_benchmark("mnist_vs_keras")
+    bench = load_script("benchmarks/mnist_vs_keras.py")
     args = types.SimpleNamespace(dataset="fashion-mnist", epochs=3, batch_size=256, repeats=2, towers=2)
 
     def run(seconds, accuracy, rss):

@@ -17,6 +17,7 @@ from conftest import (
     LOOKUP_SIGNATURE,
     VOCABULARY,
     export_word_lookup,
+    load_script,
     lookup_expected,
     train_and_export_hello,
 )
@@ -261,18 +262,10 @@ def test_missing_compiler_is_a_build_error(monkeypatch):
 
 
 # -- example and benchmark ---------------------------------------------------------------------------
-def _load_script(relative_path: str):
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(__file__), os.pardir, relative_path)
-    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3].replace(".", "_"), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_example_runs_in_cpp_and_matches_python(binary, tmp_path, capsys):
-    example = _load_script("examples/07_saved_model_cpp.py")
+    example = load_script("examples/07_saved_model_cpp.py")
     assert example.main(["--quick", "--json", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     figures = json.loads(out.strip().splitlines()[-1])
@@ -283,7 +276,7 @@ def test_example_runs_in_cpp_and_matches_python(binary, tmp_path, capsys):
 
 
 def test_benchmark_reports_both_sides(binary, hello, capsys):
-    benchmark = _load_script("benchmarks/cpp_vs_python_latency.py")
+    benchmark = load_script("benchmarks/cpp_vs_python_latency.py")
     assert benchmark.main(["--saved-model", hello[0], "--repeat", "20", "--rounds", "1", "--json"]) == 0
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ("cpp_p50_us", "python_p50_us", "ratio", "cpp_peak_rss_mb", "python_peak_rss_mb"):

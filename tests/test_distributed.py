@@ -17,7 +17,7 @@ import time
 
 import pytest
 import tensorflow as tf
-from conftest import time_limit, write_mnist_npz
+from conftest import load_script, time_limit, write_mnist_npz
 
 from graphkit.runtime.cluster import answers, local_cluster
 from graphkit.runtime.cluster_spec import TaskId
@@ -174,12 +174,7 @@ def test_a_worker_whose_parameter_server_never_answers_fails_in_one_line(tmp_pat
 
 
 def test_scaling_benchmark_counts_examples_over_the_window_all_workers_share():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "distributed_scaling", os.path.join(REPO, "benchmarks", "distributed_scaling.py"))
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
+    benchmark = load_script("benchmarks/distributed_scaling.py")
     # worker 0 steps every 0.1 s from t=0, worker 1 every 0.2 s from t=1; they overlap on [1, 3]
     logs = {"worker:0": [(0.1 * i, 10 + i) for i in range(31)],
             "worker:1": [(1.0 + 0.2 * i, 10 + i) for i in range(11)]}

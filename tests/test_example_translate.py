@@ -1,13 +1,12 @@
 """examples/08_translate.py and the demo's translator step, end to end on a tiny made-up corpus."""
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 
 import pytest
-from conftest import invented_pairs
+from conftest import invented_pairs, load_script
 
 from graphkit.cli.demo import translate_demo
 
@@ -49,9 +48,7 @@ def test_example_trains_exports_and_draws(spa_txt, tmp_path):
 
 
 def test_example_without_a_trained_model_is_one_line(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("example_08_translate", EXAMPLE)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)  # in this process: no second TensorFlow start-up
+    example = load_script("examples/08_translate.py")  # in this process: no second TensorFlow start-up
     assert example.main(["--out", str(tmp_path), "translate", "hola"]) == 2
     error = capsys.readouterr().err
     assert error.startswith("08_translate: error: ") and error.count("\n") == 1 and "config.json" in error

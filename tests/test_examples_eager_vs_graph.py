@@ -1,6 +1,5 @@
 """examples/02_eager_vs_graph.py: quick mode as a subprocess, and its forward pass against numpy."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -8,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "02_eager_vs_graph.py")
 KEYS = {"eager_ms", "graph_ms", "function_ms", "ratio", "function_ratio", "eager_first_ms", "graph_first_ms",
@@ -49,9 +49,7 @@ def test_quick_table_shows_values_then_symbols(quick_run):
 
 
 def test_forward_matches_numpy():
-    spec = importlib.util.spec_from_file_location("eager_vs_graph", EXAMPLE)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_script("examples/02_eager_vs_graph.py")
     x, params = example.make_problem(batch=4, features=784, width=16, layers=2, seed=3)
     hidden = x.astype(np.float64)
     for weights, bias in params[:-1]:

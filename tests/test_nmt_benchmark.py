@@ -3,26 +3,18 @@
 No timing is asserted; the workers themselves are run by `make bench` (--quick).
 """
 
-import importlib.util
-import os
 import sys
 import types
 import zipfile
 
 import numpy as np
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    path = os.path.join(ROOT, "benchmarks", "nmt_vs_eager.py")
-    spec = importlib.util.spec_from_file_location("nmt_vs_eager", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["nmt_vs_eager"] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
+    yield load_script("benchmarks/nmt_vs_eager.py")
     del sys.modules["nmt_vs_eager"]
 
 
@@ -131,12 +123,7 @@ def dense(gradient, shape):
 
 @pytest.fixture(scope="module")
 def nmt_peer():
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    try:
-        import nmt_peer
-    finally:
-        sys.path.remove(os.path.join(ROOT, "benchmarks"))
-    return nmt_peer
+    return load_script("benchmarks/nmt_peer.py")
 
 
 TINY = {"source_vocab": 30, "target_vocab": 25, "embedding": 8, "units": 12}
