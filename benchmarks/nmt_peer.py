@@ -11,10 +11,10 @@ target's time steps (unrolled when traced), the masked loss, Adam at its default
     loss = step(source_batch, target_batch)        # int32 [B, S], [B, T], padded with 0
 
 Two changes from the tutorial, so that both sides of the benchmark train the same
-model with the same optimizer. First, the tutorial's decoder calls its GRU without `initial_state`, so the GRU
-starts from zeros at every step and the previous state reaches the step only as
-the attention query; here the GRU starts from the previous state, as graphkit's
-decoder does. The work per step is the same either way.
+model with the same optimizer. First, the tutorial's decoder calls its GRU
+without `initial_state`, so the GRU starts from zeros at every step and the
+previous state reaches the step only as the attention query; here the GRU starts
+from the previous state, as graphkit's decoder does. The work per step is the same either way.
 
 Second, with `dense_gradients=True`, the embeddings' gradients are summed into
 dense tensors before Adam sees them. An embedding's gradient is an IndexedSlices
